@@ -1,0 +1,63 @@
+"""Every MQTT topic the hub speaks, in one place: templates out, parsing in.
+
+Canonical device topics (ARCHITECTURE.md):
+    shouwang/<site>/dev/<device_id>/telemetry | event | availability
+Hub output:
+    shouwang/<site>/alerts/<category>/<alert_id>   alert transitions (QoS 1)
+    shouwang/<site>/command/...                    messages to responders and speakers
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+ROOT = "shouwang"
+
+
+class Channel(Enum):
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    AVAILABILITY = "availability"
+
+
+_CHANNELS = {c.value: c for c in Channel}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTopic:
+    site: str
+    device_id: str
+    channel: Channel
+
+
+def parse_device_topic(topic: str) -> DeviceTopic | None:
+    """The typed key of a canonical device topic, or None when it is not one."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[0] != ROOT or parts[2] != "dev":
+        return None
+    channel = _CHANNELS.get(parts[4])
+    if channel is None or not parts[1] or not parts[3]:
+        return None
+    return DeviceTopic(parts[1], parts[3], channel)
+
+
+def device_topic(site: str, device_id: str, channel: Channel) -> str:
+    return f"{ROOT}/{site}/dev/{device_id}/{channel.value}"
+
+
+def device_subscription(site: str) -> str:
+    return f"{ROOT}/{site}/dev/+/+"
+
+
+def alert_topic(site: str, category: str, alert_id: str) -> str:
+    return f"{ROOT}/{site}/alerts/{category}/{alert_id}"
+
+
+def alerts_subscription(site: str) -> str:
+    return f"{ROOT}/{site}/alerts/#"
+
+
+def hub_status_topic(site: str) -> str:
+    """Retained online/offline of the hub itself (its MQTT last will)."""
+    return f"{ROOT}/{site}/hub/status"
