@@ -1,0 +1,1 @@
+"""Rule packs shipped with Shouwang (YAML, read with importlib.resources)."""
