@@ -1,0 +1,1 @@
+"""The hub's HTTP API (FastAPI): one router per resource, schemas in `schemas`."""

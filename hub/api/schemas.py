@@ -1,0 +1,111 @@
+"""Response bodies of the HTTP API (pydantic at the edge)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Location(BaseModel):
+    grid: str
+    building: str | None
+    floor: int | None
+    unit: str | None
+    place: str
+    """The place id: `g1`, `b3`, `b3/f12` or `b3/f12/1202`."""
+
+
+class DeviceOut(BaseModel):
+    id: str
+    kind: str
+    name: str | None
+    location: Location
+    online: bool
+    last_seen: float | None
+
+
+class DevicePage(BaseModel):
+    total: int
+    devices: list[DeviceOut]
+
+
+class ReadingPoint(BaseModel):
+    ts: float
+    value: float
+
+
+class SeriesOut(BaseModel):
+    device: str
+    metric: str
+    unit: str
+    start: float
+    end: float
+    points: list[ReadingPoint]
+    truncated: bool
+
+
+class ReadingsOut(BaseModel):
+    device: str
+    series: list[SeriesOut]
+
+
+class Subject(BaseModel):
+    level: str
+    id: str
+
+
+class Message(BaseModel):
+    zh: str
+    en: str
+
+
+class AlertOut(BaseModel):
+    id: str
+    rule: str
+    category: str
+    severity: str
+    state: str
+    subject: Subject
+    device: str
+    metric: str | None
+    value: float | None
+    message: Message
+    raised_at: float
+    updated_at: float
+    cleared_at: float | None
+    occurrences: int
+
+
+class QuarantinedOut(BaseModel):
+    ts: float
+    topic: str
+    reason: str
+    detail: str
+    payload: str
+    device: str | None
+    partial: bool
+
+
+class QuarantineOut(BaseModel):
+    total: int
+    by_reason: dict[str, int]
+    recent: list[QuarantinedOut]
+
+
+class StoreHealth(BaseModel):
+    kind: str
+    queue_depth: int
+    written: int
+    failures: int
+
+
+class Health(BaseModel):
+    status: str
+    """`ok`, or `degraded` when the broker is unreachable or the store is failing."""
+    site: str
+    mqtt_connected: bool
+    devices: int
+    devices_online: int
+    messages: dict[str, int]
+    quarantined: int
+    alerts_active: int
+    store: StoreHealth

@@ -1,0 +1,148 @@
+"""The hub's configuration file, its secrets from the environment, and loading both.
+
+    site: site.yaml            # path (relative to this file), or the site inline
+    rules: [fire, gas, flood, video]   # shipped packs by name, or paths to YAML packs
+    mqtt: {host: 127.0.0.1, port: 1883, username: hub, tls: {ca_file: ca.pem}}
+    store: {kind: sqlite, path: shouwang-data}
+    http: {host: 127.0.0.1, port: 8080}
+
+Secrets never live in the file: the broker password comes from SHOUWANG_MQTT_PASSWORD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devices.site import Site, load_site, site_from_data
+from devices.yamlsource import ConfigError, parse_yaml, validation_error
+from hub.mqtt import MqttOptions, TlsOptions
+from rules.schema import Rule, check_unique, load_pack
+
+BUILTIN_PACKS = ("fire", "gas", "flood", "video")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(_Spec):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+class MqttConfig(_Spec):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str = "shouwang-hub"
+    username: str | None = None
+    tls: TlsConfig | None = None
+    keepalive: int = Field(30, ge=5, le=3600)
+    max_inbox: int = Field(100_000, ge=100)
+
+
+class StoreConfig(_Spec):
+    kind: Literal["sqlite"] = "sqlite"
+    path: str = "shouwang-data"
+    """A directory: readings.db (time series) and hub.db (devices, alerts) live in it."""
+
+
+class HttpConfig(_Spec):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class HubConfigSpec(_Spec):
+    site: str | dict[str, Any]
+    rules: list[str] = list(BUILTIN_PACKS)
+    mqtt: MqttConfig = MqttConfig()
+    store: StoreConfig = StoreConfig()
+    http: HttpConfig = HttpConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class HubSecrets(BaseSettings):
+    """Read from the environment (or a .env file), never from the config file."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOUWANG_", env_file=".env", extra="ignore")
+    mqtt_password: SecretStr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    spec: HubConfigSpec
+    site: Site
+    rules: tuple[Rule, ...]
+    data_dir: Path
+    secrets: HubSecrets
+
+    def mqtt_options(self) -> MqttOptions:
+        m = self.spec.mqtt
+        password = self.secrets.mqtt_password
+        tls = None
+        if m.tls is not None:
+            tls = TlsOptions(m.tls.ca_file, m.tls.cert_file, m.tls.key_file, m.tls.insecure)
+        return MqttOptions(
+            host=m.host, port=m.port, client_id=m.client_id, username=m.username,
+            password=password.get_secret_value() if password else None, tls=tls,
+            keepalive=m.keepalive, max_inbox=m.max_inbox,
+            will_topic=f"shouwang/{self.site.id}/hub/status",
+        )
+
+
+def load_config(path: Path, secrets: HubSecrets | None = None) -> HubConfig:
+    """Read the config file, its site and its rule packs. Raises ConfigError (file:line)."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, None, "", f"cannot read config: {exc.strerror}") from None
+    data, lines = parse_yaml(text, source)
+    try:
+        spec = HubConfigSpec.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, source, lines) from None
+    base = path.parent
+    if isinstance(spec.site, str):
+        site_path = base / spec.site
+        try:
+            site = load_site(site_path.read_text(encoding="utf-8"), str(site_path))
+        except OSError as exc:
+            raise ConfigError(source, lines.line_of(("site",)), "site",
+                              f"cannot read site file {site_path}: {exc.strerror}") from None
+    else:
+        site = site_from_data(spec.site, source, lines, ("site",))
+    rules = load_rules(spec.rules, base, source, lines.line_of(("rules",)))
+    data_dir = Path(spec.store.path)
+    if not data_dir.is_absolute():
+        data_dir = base / data_dir
+    return HubConfig(spec, site, tuple(rules), data_dir, secrets or HubSecrets())
+
+
+def load_rules(names: list[str], base: Path, source: str = "<config>",
+               line: int | None = None) -> list[Rule]:
+    """Shipped packs by name (`fire`), or YAML files by path relative to `base`."""
+    rules: list[Rule] = []
+    for name in names:
+        if name in BUILTIN_PACKS or resources.files("rules.packs").joinpath(
+                f"{name}.yaml").is_file():
+            pack = resources.files("rules.packs").joinpath(f"{name}.yaml")
+            rules.extend(load_pack(pack.read_text(encoding="utf-8"), f"rules/packs/{name}.yaml"))
+            continue
+        pack_path = base / name
+        try:
+            text = pack_path.read_text(encoding="utf-8")
+        except OSError:
+            raise ConfigError(source, line, "rules",
+                              f"{name!r} is neither a shipped pack "
+                              f"({', '.join(BUILTIN_PACKS)}) nor a readable file") from None
+        rules.extend(load_pack(text, str(pack_path)))
+    check_unique(rules)
+    return rules

@@ -1,0 +1,166 @@
+"""The hub: wires MQTT ingest, the store writer, the rules engine and alerts together.
+
+`async with Hub(config) as hub:` starts everything; leaving it drains what was received
+(messages already acknowledged to the broker are processed and stored, not dropped) and
+closes the stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from devices.topics import device_subscription, hub_status_topic
+from hub.alerts import AlertBook
+from hub.clock import Clock, SystemClock
+from hub.config import HubConfig
+from hub.metrics import HubCollector, TimedStore, write_latency_histogram
+from hub.mqtt import MqttLink, MqttOptions
+from hub.pipeline import IngestPipeline
+from hub.quarantine import Quarantine
+from hub.registry import DeviceRegistry
+from hub.statedb import StateDB
+from hub.store.base import ReadingStore
+from hub.store.sqlite_readings import SqliteReadingStore
+from hub.store.writer import ReadingWriter
+from rules.engine import RulesEngine
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 1.0
+DEVICE_FLUSH_S = 5.0
+MISSED_REPORTS_OFFLINE = 2.0
+"""A device is shown offline after this many report intervals of silence."""
+
+
+class Hub:
+    def __init__(self, config: HubConfig, *, clock: Clock | None = None,
+                 mqtt: MqttOptions | None = None) -> None:
+        self.config = config
+        self.site = config.site
+        self.clock: Clock = clock or SystemClock()
+        self._mqtt_options = mqtt or config.mqtt_options()
+        self.quarantine = Quarantine()
+        self.metrics_registry = CollectorRegistry(auto_describe=True)
+        self.registry = DeviceRegistry(list(self.site.devices))
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        # Opened in start(): they touch disk and the network.
+        self.store: ReadingStore
+        self.writer: ReadingWriter
+        self.db: StateDB
+        self.link: MqttLink
+        self.engine: RulesEngine
+        self.alerts: AlertBook
+        self.pipeline: IngestPipeline
+
+    async def __aenter__(self) -> Hub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        data_dir: Path = self.config.data_dir
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+        now = self.clock.now()
+        self.db = StateDB(data_dir / "hub.db")
+        raw_store = await asyncio.to_thread(SqliteReadingStore, data_dir / "readings.db")
+        self.store = TimedStore(raw_store, write_latency_histogram(self.metrics_registry))
+        self.writer = ReadingWriter(self.store)
+        self.writer.start()
+        self.registry.restore(self.db.load_devices())
+        self.link = MqttLink(self._mqtt_options, on_connect=self._announce_online)
+        self.engine = RulesEngine(self.site, self.config.rules, started=now)
+        self.engine.restore_last_seen(dict(self.registry.last_seen))
+        self.alerts = AlertBook(self.site, self.db, self._publish_alert)
+        self.alerts.restore_into(self.engine)
+        self.pipeline = IngestPipeline(self.site, self.engine, self.alerts, self.registry,
+                                       self.quarantine)
+        self.link.subscribe(device_subscription(self.site.id), qos=1)
+        await self.link.connect()
+        self.metrics_registry.register(HubCollector(self))
+        self._tasks = [asyncio.create_task(self._ingest(), name="ingest"),
+                       asyncio.create_task(self._tick(), name="tick")]
+        self._started = True
+        logger.info("hub for %s (%s) started: %d devices, %d rules, data in %s",
+                    self.site.name, self.site.id, len(self.site.devices),
+                    len(self.engine.rules), data_dir)
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.link.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # What paho already acknowledged to the broker is ours to keep: finish it.
+        while self.link.inbox_depth:
+            batch = await self.link.next_batch()
+            readings = self.pipeline.process(batch, self.clock.now())
+            if readings:
+                await self.writer.submit(readings)
+        await asyncio.to_thread(self.writer.stop)
+        self._flush_devices()
+        await asyncio.to_thread(self.store.close)
+        self.db.close()
+        logger.info("hub stopped")
+
+    # ------------------------------------------------------------------ tasks
+
+    async def _ingest(self) -> None:
+        link, pipeline, writer, clock = self.link, self.pipeline, self.writer, self.clock
+        while True:
+            batch = await link.next_batch()
+            try:
+                readings = pipeline.process(batch, clock.now())
+            except Exception:
+                # A bug must not stop ingest for the whole community; it is loud instead.
+                logger.exception("ingest batch of %d messages failed", len(batch))
+                continue
+            if readings:
+                await writer.submit(readings)
+
+    async def _tick(self) -> None:
+        since_flush = 0.0
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                now = self.clock.now()
+                self.pipeline.apply(self.engine.tick(now))
+                since_flush += TICK_S
+                if since_flush >= DEVICE_FLUSH_S:
+                    since_flush = 0.0
+                    self._mark_late_devices(now)
+                    await asyncio.to_thread(self._flush_devices)
+            except Exception:
+                logger.exception("periodic rule evaluation failed")
+
+    def _mark_late_devices(self, now: float) -> None:
+        late = []
+        for device_id, last in self.registry.last_seen.items():
+            device = self.site.devices[device_id]
+            if now - last > MISSED_REPORTS_OFFLINE * device.kind.report_interval_s:
+                late.append(device_id)
+        self.registry.mark_offline(late)
+
+    def _flush_devices(self) -> None:
+        rows = self.registry.take_dirty()
+        if rows:
+            self.db.save_devices(rows)
+
+    # ------------------------------------------------------------------ MQTT out
+
+    def _publish_alert(self, topic: str, payload: bytes) -> None:
+        self.link.publish(topic, payload, qos=1)
+
+    def _announce_online(self) -> None:
+        self.link.publish(hub_status_topic(self.site.id), b"online", qos=1, retain=True)

@@ -1,0 +1,204 @@
+"""End to end on real parts: mosquitto, the hub, its SQLite stores and HTTP API."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import orjson
+
+from hub.config import HubConfig
+from tests.conftest import Broker, publisher
+from tests.service.conftest import eventually, running_hub
+
+SITE = "testsite"
+
+
+def telemetry_topic(device: str) -> str:
+    return f"shouwang/{SITE}/dev/{device}/telemetry"
+
+
+async def test_smoke_raises_fire_alert_and_clearing_resolves_it(
+    hub_config: HubConfig, broker: Broker, listen
+) -> None:
+    alerts = listen(f"shouwang/{SITE}/alerts/#")
+    async with running_hub(hub_config) as (hub, api):
+        pub = publisher(broker)
+        now = time.time()
+        pub.publish(telemetry_topic("b1-101-smoke"),
+                    orjson.dumps({"ts": now - 2, "smoke": True, "smoke_density": 12.5}), qos=1)
+
+        got = await alerts.wait_for(lambda ms: len(ms) >= 1)
+        topic, payload = got[0]
+        body = json.loads(payload)
+        assert topic.startswith(f"shouwang/{SITE}/alerts/fire/")
+        assert body["transition"] == "raised"
+        alert = body["alert"]
+        assert alert["rule"] == "smoke_alarm"
+        assert alert["severity"] == "critical"
+        assert alert["subject"] == {"level": "unit", "id": "b1/f1/101"}
+        assert "1号楼 1层 101室" in alert["message"]["zh"]
+        assert topic.endswith(alert["id"])
+
+        active = (await api.get("/api/alerts", params={"state": "active"})).json()
+        assert [a["id"] for a in active] == [alert["id"]]
+
+        pub.publish(telemetry_topic("b1-101-smoke"),
+                    orjson.dumps({"ts": now - 1, "smoke": False}), qos=1)
+        got = await alerts.wait_for(lambda ms: len(ms) >= 2)
+        cleared = json.loads(got[1][1])
+        assert cleared["transition"] == "cleared"
+        assert cleared["alert"]["id"] == alert["id"]
+        assert (await api.get("/api/alerts", params={"state": "active"})).json() == []
+        stored = (await api.get(f"/api/alerts/{alert['id']}")).json()
+        assert stored["state"] == "cleared"
+        assert stored["cleared_at"] is not None
+
+        # The readings themselves were stored and can be read back.
+        await hub.writer.flush()
+        series = (await api.get("/api/devices/b1-101-smoke/readings",
+                                params={"metric": "smoke", "start": now - 10})).json()
+        assert [p["value"] for p in series["series"][0]["points"]] == [1.0, 0.0]
+        pub.disconnect()
+        pub.loop_stop()
+
+
+async def test_repeated_trigger_is_one_alert(hub_config: HubConfig, broker: Broker) -> None:
+    async with running_hub(hub_config) as (hub, api):
+        pub = publisher(broker)
+        now = time.time()
+        # Two detectors in one unit, each reporting smoke twice: one alert about the unit.
+        for i, device in enumerate(["b1-101-smoke", "b1-101-smoke2"] * 2):
+            pub.publish(telemetry_topic(device), orjson.dumps({"ts": now + i, "smoke": True}),
+                        qos=1)
+
+        async def four_messages() -> bool:
+            return hub.pipeline.stats.messages["telemetry"] == 4
+
+        await eventually(four_messages, what="4 telemetry messages")
+        active = (await api.get("/api/alerts", params={"state": "active"})).json()
+        assert len(active) == 1
+        assert active[0]["subject"]["id"] == "b1/f1/101"
+        pub.disconnect()
+        pub.loop_stop()
+
+
+async def test_gas_and_leak_rules_fire(hub_config: HubConfig, broker: Broker) -> None:
+    async with running_hub(hub_config) as (_hub, api):
+        pub = publisher(broker)
+        now = time.time()
+        pub.publish(telemetry_topic("b1-101-gas"), orjson.dumps({"ts": now, "gas_lel": 25}),
+                    qos=1)
+        pub.publish(telemetry_topic("b1-101-leak"),
+                    orjson.dumps({"ts": now, "water_leak": True, "battery": 80}), qos=1)
+
+        async def two_alerts() -> bool:
+            r = await api.get("/api/alerts", params={"state": "active"})
+            return {a["rule"] for a in r.json()} == {"gas_leak", "water_leak"}
+
+        await eventually(two_alerts, what="gas and leak alerts")
+        pub.disconnect()
+        pub.loop_stop()
+
+
+async def test_restart_loses_no_qos1_reading(hub_config: HubConfig, broker: Broker) -> None:
+    """The hub's persistent session keeps QoS 1 messages published while it is down."""
+    async with running_hub(hub_config) as (hub, _api):
+        assert hub.link.connected
+    # Hub is down now; its session stays at the broker.
+    pub = publisher(broker)
+    now = time.time()
+    count = 500
+    for i in range(count):
+        info = pub.publish(telemetry_topic("b1-pump"),
+                           orjson.dumps({"ts": now - count + i, "pressure_mpa": 0.6,
+                                         "running": False}), qos=1)
+        info.wait_for_publish(5)
+    pub.disconnect()
+    pub.loop_stop()
+
+    async with running_hub(hub_config) as (hub, api):
+        async def all_arrived() -> bool:
+            return hub.pipeline.stats.messages["telemetry"] >= count
+
+        await eventually(all_arrived, timeout=10, what=f"{count} queued messages")
+        await hub.writer.flush()
+        body = (await api.get("/api/devices/b1-pump/readings",
+                              params={"metric": "pressure_mpa", "start": now - count - 1})).json()
+        assert len(body["series"][0]["points"]) == count
+
+
+async def test_bad_input_is_quarantined_and_good_input_all_stored(
+    hub_config: HubConfig, broker: Broker
+) -> None:
+    good = 0
+    bad: dict[str, int] = {}
+    now = time.time()
+    stream: list[tuple[str, bytes, str | None]] = []
+    for i in range(200):
+        ts = now - 200 + i
+        stream.append((telemetry_topic("b1-101-heat"),
+                       orjson.dumps({"ts": ts, "temperature": 21.5}), None))
+        cases = [
+            (telemetry_topic("b1-101-heat"), b"{not json", "malformed_json"),
+            (telemetry_topic("b1-101-heat"), b'{"temperature": "hot"}', "wrong_type"),
+            # orjson refuses numbers that overflow to infinity: not JSON we can store.
+            (telemetry_topic("b1-101-heat"), b'{"temperature": 1e999}', "malformed_json"),
+            (telemetry_topic("b1-101-heat"), b'{"temperature": NaN}', "malformed_json"),
+            (telemetry_topic("b1-101-heat"),
+             orjson.dumps({"ts": now + 3600, "temperature": 20}), "future_timestamp"),
+            (telemetry_topic("no-such-device"), b'{"temperature": 20}', "unknown_device"),
+            (telemetry_topic("b1-101-heat"), b"x" * 20_000, "oversize"),
+            (f"shouwang/{SITE}/dev/b1-101-heat/bogus", b"{}", "bad_topic"),
+            (telemetry_topic("b1-101-heat"), b"[1, 2]", "not_an_object"),
+        ]
+        topic, payload, reason = cases[i % len(cases)]
+        stream.append((topic, payload, reason))
+    pub = publisher(broker)
+    async with running_hub(hub_config) as (hub, api):
+        for topic, payload, reason in stream:
+            pub.publish(topic, payload, qos=1)
+            if reason is None:
+                good += 1
+            else:
+                bad[reason] = bad.get(reason, 0) + 1
+
+        async def all_seen() -> bool:
+            return (hub.pipeline.stats.messages["telemetry"] + hub.quarantine.total
+                    >= len(stream))
+
+        await eventually(all_seen, timeout=10, what="every message accounted for")
+        await hub.writer.flush()
+        q = (await api.get("/api/quarantine")).json()
+        assert q["by_reason"] == bad
+        assert q["total"] == sum(bad.values())
+        sample = q["recent"][0]
+        assert sample["reason"] in bad
+        assert sample["detail"]
+        body = (await api.get("/api/devices/b1-101-heat/readings",
+                              params={"metric": "temperature", "start": now - 300})).json()
+        assert len(body["series"][0]["points"]) == good
+        metrics = (await api.get("/metrics")).text
+        assert 'shouwang_messages_quarantined_total{reason="malformed_json"}' in metrics
+        assert (await api.get("/api/health")).json()["status"] == "ok"
+    pub.disconnect()
+    pub.loop_stop()
+
+
+async def test_partial_payload_keeps_good_metrics(hub_config: HubConfig, broker: Broker) -> None:
+    """A malformed battery level must not cost the smoke alarm beside it."""
+    pub = publisher(broker)
+    async with running_hub(hub_config) as (_hub, api):
+        pub.publish(telemetry_topic("b1-201-smoke"),
+                    orjson.dumps({"smoke": True, "battery": "low", "linkquality": 90}), qos=1)
+
+        async def alert_raised() -> bool:
+            r = await api.get("/api/alerts", params={"state": "active"})
+            return len(r.json()) == 1
+
+        await eventually(alert_raised, what="smoke alert despite bad battery field")
+        q = (await api.get("/api/quarantine")).json()
+        assert q["by_reason"] == {"wrong_type": 1, "unknown_metric": 1}
+        assert all(s["partial"] for s in q["recent"])
+    pub.disconnect()
+    pub.loop_stop()
