@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS series (
     metric TEXT NOT NULL,
     sealed_id INTEGER NOT NULL,      -- log rows of this series up to this id are in chunks
     sealed_points INTEGER NOT NULL,
+    max_span_ms INTEGER NOT NULL,    -- widest chunk: a chunk ending after t starts after t - this
     UNIQUE (device_id, metric)
 );
 CREATE TABLE IF NOT EXISTS chunks (
@@ -63,9 +64,13 @@ _SELECT_UNSEALED = (
     "SELECT log.* FROM log JOIN series ON series.id = log.series_id"
     " WHERE log.id > series.sealed_id ORDER BY log.id"
 )
+_UPDATE_SEALED = (
+    "UPDATE series SET sealed_id = ?, sealed_points = sealed_points + ?,"
+    " max_span_ms = MAX(max_span_ms, ?) WHERE id = ?"
+)
 _SELECT_CHUNKS = (
     "SELECT seq, start_ms, ts, vals FROM chunks"
-    " WHERE series_id = ? AND start_ms <= ? AND end_ms >= ? ORDER BY start_ms"
+    " WHERE series_id = ? AND start_ms BETWEEN ? AND ? AND end_ms >= ? ORDER BY start_ms"
 )
 
 _LogRow = tuple[int, int, int, float]  # id, series_id, ts_ms, value
@@ -97,7 +102,7 @@ class _WritePlan:
     new_series: dict[tuple[str, str], int] = field(default_factory=dict)
     log_rows: list[_LogRow] = field(default_factory=list)
     chunk_rows: list[tuple[int, int, int, int, int, bytes, bytes]] = field(default_factory=list)
-    sealed: list[tuple[int, int, int]] = field(default_factory=list)  # sealed_id, points, series
+    sealed: list[tuple[int, int, int, int]] = field(default_factory=list)  # see _UPDATE_SEALED
     grown: list[tuple[_OpenBuffer, list[_LogRow]]] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)  # series whose open buffer was sealed
     opened: list[tuple[int, _OpenBuffer]] = field(default_factory=list)
@@ -148,6 +153,7 @@ class SqliteReadingStore:
         self._lock = threading.Lock()  # guards the in-memory state below and self._readers
         self._series: dict[tuple[str, str], int] = {}
         self._metrics: dict[str, list[str]] = {}
+        self._max_span: dict[int, int] = {}  # series id -> widest sealed chunk, in ms
         self._open: dict[int, _OpenBuffer] = {}  # insertion order == first_id order
         self._count = 0
         self._readers: list[sqlite3.Connection] = []
@@ -170,13 +176,14 @@ class SqliteReadingStore:
 
     def _load(self) -> tuple[int, int, int]:
         """Read the series, replay the log into open buffers; return next ids and log head."""
-        sealed_ids: dict[int, int] = {}
+        last_sealed = last_series = 0
         rows = self._db.execute("SELECT * FROM series")
-        for series_id, device_id, metric, sealed_id, sealed_points in rows:
+        for series_id, device_id, metric, sealed_id, sealed_points, max_span_ms in rows:
             self._series[device_id, metric] = series_id
             self._metrics.setdefault(device_id, []).append(metric)
-            sealed_ids[series_id] = sealed_id
+            self._max_span[series_id] = max_span_ms
             self._count += sealed_points
+            last_sealed, last_series = max(last_sealed, sealed_id), max(last_series, series_id)
         now = time.monotonic()
         replayed = 0
         for log_id, series_id, ts_ms, value in self._db.execute(_SELECT_UNSEALED):
@@ -189,9 +196,9 @@ class SqliteReadingStore:
         self._count += replayed
         if replayed:
             logger.info("Replayed %d unsealed readings from the log of %s", replayed, self._path)
-        head, last = self._db.execute("SELECT MIN(id), MAX(id) FROM log").fetchone()
-        next_id = max(last or 0, *sealed_ids.values(), 0) + 1
-        return next_id, max(sealed_ids, default=0) + 1, head or next_id
+        head, last_logged = self._db.execute("SELECT MIN(id), MAX(id) FROM log").fetchone()
+        next_id = max(last_logged or 0, last_sealed) + 1
+        return next_id, last_series + 1, head or next_id
 
     def write(self, readings: Sequence[ReadingTuple]) -> None:
         if not readings:
@@ -208,15 +215,12 @@ class SqliteReadingStore:
             db.execute("DELETE FROM log WHERE id < ?", (trim_to,))
             plan = self._plan(readings, now)
             db.executemany(
-                "INSERT INTO series VALUES (?, ?, ?, 0, 0)",
+                "INSERT INTO series VALUES (?, ?, ?, 0, 0, 0)",
                 [(sid, device, metric) for (device, metric), sid in plan.new_series.items()],
             )
             db.executemany("INSERT INTO log VALUES (?, ?, ?, ?)", plan.log_rows)
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", plan.chunk_rows)
-            db.executemany(
-                "UPDATE series SET sealed_id = ?, sealed_points = sealed_points + ? WHERE id = ?",
-                plan.sealed,
-            )
+            db.executemany(_UPDATE_SEALED, plan.sealed)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -284,7 +288,7 @@ class SqliteReadingStore:
         new_vals = np.array([row[3] for row in rows], np.float64)
         ts = np.concatenate((np.frombuffer(buffer.ts, np.int64), new_ts))
         vals = np.concatenate((np.frombuffer(buffer.vals, np.float64), new_vals))
-        sealed_id, sealed_points = plan.next_id - 1, 0  # all of the series, unless a tail stays
+        sealed_id, sealed_points, span = plan.next_id - 1, 0, 0  # unless a tail stays: all
         for start, end in pairwise([0, *range(max(held, size), len(ts), size), len(ts)]):
             first_id = rows[start - held][0] if start >= held else buffer.first_id
             if keep_tail and end - start < size:
@@ -293,9 +297,11 @@ class SqliteReadingStore:
                 plan.opened.append((series_id, tail))
                 sealed_id = first_id - 1
                 break
-            plan.chunk_rows.append(_chunk_row(series_id, first_id, ts[start:end], vals[start:end]))
+            chunk = _chunk_row(series_id, first_id, ts[start:end], vals[start:end])
+            plan.chunk_rows.append(chunk)
             sealed_points += end - start
-        plan.sealed.append((sealed_id, sealed_points, series_id))
+            span = max(span, chunk[3] - chunk[1])
+        plan.sealed.append((sealed_id, sealed_points, span, series_id))
 
     def _apply(self, plan: _WritePlan, written: int) -> None:
         """Make a committed write visible to query(); cheap, since readers wait for the lock."""
@@ -308,6 +314,8 @@ class SqliteReadingStore:
                 buffer.extend(rows)
             for series_id in plan.closed:
                 del self._open[series_id]
+            for _, _, span, series_id in plan.sealed:
+                self._max_span[series_id] = max(self._max_span.get(series_id, 0), span)
             self._open.update(opened)
             self._count += written
         self._next_id = plan.next_id
@@ -320,6 +328,7 @@ class SqliteReadingStore:
         open_seq, open_ts, open_vals = -1, array("q"), array("d")
         with self._lock:
             series_id = self._series.get((device_id, metric))
+            max_span = self._max_span.get(series_id, 0) if series_id is not None else 0
             buffer = self._open.get(series_id) if series_id is not None else None
             if buffer is not None:
                 open_seq, open_ts, open_vals = buffer.first_id, buffer.ts[:], buffer.vals[:]
@@ -329,7 +338,8 @@ class SqliteReadingStore:
         # sealed between the copy and the SELECT: the chunk holds all of it, so drop the copy.
         parts = [_inside(open_ts, open_vals, start_ms, end_ms)]
         held = len(parts[0][0])
-        rows = self._reader().execute(_SELECT_CHUNKS, (series_id, end_ms, start_ms))
+        bounds = (series_id, start_ms - max_span, end_ms, start_ms)
+        rows = self._reader().execute(_SELECT_CHUNKS, bounds)
         for seq, chunk_start, ts_blob, vals_blob in rows:
             if seq == open_seq:
                 held -= len(parts[0][0])
