@@ -50,6 +50,8 @@ class DeviceSpec(_Spec):
     id: Ident
     kind: str
     name: str | None = None
+    room: str | None = None
+    """Where in the home: `bathroom`, `kitchen`, `bedroom`, `living_room`, `hall` ..."""
 
     @field_validator("kind")
     @classmethod
@@ -196,6 +198,7 @@ class DeviceInfo:
     kind: DeviceKind
     place: Place
     name: str | None = None
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +270,7 @@ def build_site(spec: SiteSpec, error: Callable[[Path, str], ConfigError]) -> Sit
         for i, d in enumerate(specs):
             if d.id in devices:
                 raise error((*path, "devices", i, "id"), f"duplicate device id {d.id!r}")
-            devices[d.id] = DeviceInfo(d.id, CATALOG[d.kind], place, d.name)
+            devices[d.id] = DeviceInfo(d.id, CATALOG[d.kind], place, d.name, d.room)
 
     def add_place(place: Place, path: Path) -> None:
         if place.id in places:

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.site import Site, load_site, site_from_data
@@ -24,7 +24,7 @@ from devices.yamlsource import ConfigError, parse_yaml, validation_error
 from hub.mqtt import MqttOptions, TlsOptions
 from rules.schema import Rule, check_unique, load_pack
 
-BUILTIN_PACKS = ("fire", "gas", "flood", "video")
+BUILTIN_PACKS = ("fire", "gas", "flood", "elderly_care", "video", "equipment", "power")
 
 
 class _Spec(BaseModel):
@@ -49,9 +49,28 @@ class MqttConfig(_Spec):
 
 
 class StoreConfig(_Spec):
-    kind: Literal["sqlite"] = "sqlite"
+    kind: Literal["sqlite", "influxdb"] = "sqlite"
     path: str = "shouwang-data"
-    """A directory: readings.db (time series) and hub.db (devices, alerts) live in it."""
+    """A directory: readings.db (time series) and hub.db (devices, alerts) live in it; with
+    influxdb, hub.db and the spill buffer of unsent readings (influx-spill/)."""
+    url: str | None = None
+    """influxdb: the server, e.g. http://127.0.0.1:8086 (written through /api/v2/write)."""
+    org: str = ""
+    """influxdb: the organisation (InfluxDB 2 OSS needs it; 1.8, 3, VictoriaMetrics ignore it)."""
+    bucket: str | None = None
+    database: str | None = None
+    """influxdb: the database InfluxQL reads use (/query?db=); the bucket when not set."""
+    spill_cap_mb: int = Field(1024, ge=1)
+    """influxdb: disk the spill buffer may use while the server is unreachable."""
+
+    @model_validator(mode="after")
+    def _influxdb_needs_server(self) -> StoreConfig:
+        if self.kind == "influxdb":
+            missing = [name for name in ("url", "bucket") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"store kind influxdb needs {' and '.join(missing)} "
+                                 "(e.g. url: http://127.0.0.1:8086, bucket: shouwang)")
+        return self
 
 
 class HttpConfig(_Spec):
@@ -73,6 +92,8 @@ class HubSecrets(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHOUWANG_", env_file=".env", extra="ignore")
     mqtt_password: SecretStr | None = None
+    influx_token: SecretStr | None = None
+    """SHOUWANG_INFLUX_TOKEN: sent as `Authorization: Token ...` to InfluxDB."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from pathlib import Path
 
+import orjson
 from prometheus_client import CollectorRegistry
 
 from devices.topics import device_subscription, hub_status_topic
@@ -78,8 +79,15 @@ class Hub:
         self.link = MqttLink(self._mqtt_options, on_connect=self._announce_online)
         self.engine = RulesEngine(self.site, self.config.rules, started=now)
         self.engine.restore_last_seen(dict(self.registry.last_seen))
-        self.alerts = AlertBook(self.site, self.db, self._publish_alert)
-        self.alerts.restore_into(self.engine)
+        saved = self.db.load_engine_state()
+        if saved is not None:
+            # Pending `for:` timers, event windows and baselines carry over the restart.
+            self.engine.restore(orjson.loads(saved[1]))
+            logger.info("rule state restored from %.0f s ago", now - saved[0])
+        self.alerts = AlertBook(self.site, self.db, self._publish_alert, self.config.rules,
+                                forget=self.engine.forget)
+        for alert in self.alerts.active.values():
+            self.engine.restore_firing(alert.rule_id, alert.device_id)
         self.pipeline = IngestPipeline(self.site, self.engine, self.alerts, self.registry,
                                        self.quarantine)
         self.link.subscribe(device_subscription(self.site.id), qos=1)
@@ -110,6 +118,7 @@ class Hub:
                 await self.writer.submit(readings)
         await asyncio.to_thread(self.writer.stop)
         self._flush_devices()
+        self._save_engine_state()
         await asyncio.to_thread(self.store.close)
         self.db.close()
         logger.info("hub stopped")
@@ -136,13 +145,19 @@ class Hub:
             try:
                 now = self.clock.now()
                 self.pipeline.apply(self.engine.tick(now))
+                self.alerts.settle_flapping(now)
                 since_flush += TICK_S
                 if since_flush >= DEVICE_FLUSH_S:
                     since_flush = 0.0
                     self._mark_late_devices(now)
                     await asyncio.to_thread(self._flush_devices)
+                    self._save_engine_state()
             except Exception:
                 logger.exception("periodic rule evaluation failed")
+
+    def _save_engine_state(self) -> None:
+        self.db.save_engine_state(self.clock.now(), orjson.dumps(
+            self.engine.snapshot(), option=orjson.OPT_NON_STR_KEYS).decode())
 
     def _mark_late_devices(self, now: float) -> None:
         late = []

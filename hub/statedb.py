@@ -18,19 +18,28 @@ CREATE TABLE IF NOT EXISTS devices (
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, category TEXT NOT NULL,
     severity TEXT NOT NULL, state TEXT NOT NULL,
-    subject_level TEXT NOT NULL, subject_id TEXT NOT NULL,
+    subject_level TEXT NOT NULL, subject_id TEXT NOT NULL, place_id TEXT NOT NULL,
     device_id TEXT NOT NULL, metric TEXT, value REAL,
     message_zh TEXT NOT NULL, message_en TEXT NOT NULL,
     raised_at REAL NOT NULL, updated_at REAL NOT NULL, cleared_at REAL,
-    occurrences INTEGER NOT NULL DEFAULT 1);
+    occurrences INTEGER NOT NULL DEFAULT 1,
+    acknowledged_by TEXT, acknowledged_at REAL, cleared_by TEXT, suppressed TEXT);
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts(state, raised_at);
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_alert
-    ON alerts(rule_id, subject_id) WHERE state = 'active';
+    ON alerts(rule_id, subject_id) WHERE state IN ('active_unack', 'active_ack');
 CREATE TABLE IF NOT EXISTS alert_events (
     alert_id TEXT NOT NULL, ts REAL NOT NULL, transition TEXT NOT NULL,
-    device_id TEXT, value REAL);
+    device_id TEXT, metric TEXT, value REAL, user TEXT, note TEXT);
 CREATE INDEX IF NOT EXISTS alert_events_by_alert ON alert_events(alert_id, ts);
+CREATE TABLE IF NOT EXISTS silences (
+    id TEXT PRIMARY KEY, starts REAL NOT NULL, ends REAL NOT NULL, author TEXT NOT NULL,
+    reason TEXT NOT NULL, device_id TEXT, place_id TEXT, rule_id TEXT, category TEXT,
+    created REAL NOT NULL, deleted_at REAL, deleted_by TEXT);
+CREATE TABLE IF NOT EXISTS engine_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), saved_at REAL NOT NULL, snapshot TEXT NOT NULL);
 """
+
+ACTIVE_STATES = ("active_unack", "active_ack")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +49,10 @@ class AlertRecord:
     category: str
     severity: str
     state: str
-    """`active` or `cleared`."""
+    """active_unack | active_ack | cleared_unack | cleared_ack (rules.lifecycle.AlertState)."""
     subject_level: str
     subject_id: str
+    place_id: str
     device_id: str
     metric: str | None
     value: float | None
@@ -52,6 +62,15 @@ class AlertRecord:
     updated_at: float
     cleared_at: float | None
     occurrences: int
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    cleared_by: str | None = None
+    suppressed: str | None = None
+    """Why it is not announced: `silenced:<id>`, `inhibited:<alert id>` or `flapping`."""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +78,32 @@ class AlertEvent:
     alert_id: str
     ts: float
     transition: str
+    device_id: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    user: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRecord:
+    id: str
+    starts: float
+    ends: float
+    author: str
+    reason: str
     device_id: str | None
-    value: float | None
+    place_id: str | None
+    rule_id: str | None
+    category: str | None
+    created: float
+    deleted_at: float | None = None
+    deleted_by: str | None = None
 
 
 _ALERT_COLUMNS = ", ".join(AlertRecord.__dataclass_fields__)
+_EVENT_COLUMNS = ", ".join(AlertEvent.__dataclass_fields__)
+_SILENCE_COLUMNS = ", ".join(SilenceRecord.__dataclass_fields__)
 
 
 class StateDB:
@@ -108,21 +148,23 @@ class StateDB:
             try:
                 self._db.execute(f"INSERT OR REPLACE INTO alerts({_ALERT_COLUMNS}) "  # noqa: S608
                                  f"VALUES ({marks})", values)
-                self._db.execute(
-                    "INSERT INTO alert_events(alert_id, ts, transition, device_id, value) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (event.alert_id, event.ts, event.transition, event.device_id, event.value))
+                event_values = tuple(getattr(event, f) for f in AlertEvent.__dataclass_fields__)
+                self._db.execute(f"INSERT INTO alert_events({_EVENT_COLUMNS}) "  # noqa: S608
+                                 f"VALUES ({', '.join('?' for _ in event_values)})",
+                                 event_values)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
-    def alerts(self, state: str | None = None, limit: int = 500) -> list[AlertRecord]:
+    def alerts(self, states: tuple[str, ...] | None = None, limit: int = 500
+               ) -> list[AlertRecord]:
+        """Newest first; `states` filters on the four lifecycle states."""
         query = f"SELECT {_ALERT_COLUMNS} FROM alerts"  # noqa: S608
         params: tuple[object, ...] = ()
-        if state is not None:
-            query += " WHERE state = ?"
-            params = (state,)
+        if states is not None:
+            query += f" WHERE state IN ({', '.join('?' for _ in states)})"
+            params = states
         query += " ORDER BY raised_at DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(query, (*params, limit)).fetchall()
@@ -138,6 +180,34 @@ class StateDB:
     def alert_events(self, alert_id: str) -> list[AlertEvent]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT alert_id, ts, transition, device_id, value FROM alert_events "
+                f"SELECT {_EVENT_COLUMNS} FROM alert_events "  # noqa: S608
                 "WHERE alert_id = ? ORDER BY ts, rowid", (alert_id,)).fetchall()
         return [AlertEvent(*r) for r in rows]
+
+    # ------------------------------------------------------------------ silences
+
+    def save_silence(self, silence: SilenceRecord) -> None:
+        values = tuple(getattr(silence, f) for f in SilenceRecord.__dataclass_fields__)
+        with self._lock:
+            self._db.execute(f"INSERT OR REPLACE INTO silences({_SILENCE_COLUMNS}) "  # noqa: S608
+                             f"VALUES ({', '.join('?' for _ in values)})", values)
+
+    def silences(self, *, include_deleted: bool = False) -> list[SilenceRecord]:
+        query = f"SELECT {_SILENCE_COLUMNS} FROM silences"  # noqa: S608
+        if not include_deleted:
+            query += " WHERE deleted_at IS NULL"
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY starts").fetchall()
+        return [SilenceRecord(*r) for r in rows]
+
+    # ------------------------------------------------------------------ engine state
+
+    def save_engine_state(self, saved_at: float, snapshot: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO engine_state(id, saved_at, snapshot) "
+                             "VALUES (1, ?, ?)", (saved_at, snapshot))
+
+    def load_engine_state(self) -> tuple[float, str] | None:
+        with self._lock:
+            row = self._db.execute("SELECT saved_at, snapshot FROM engine_state").fetchone()
+        return (row[0], row[1]) if row else None

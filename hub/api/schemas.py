@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Location(BaseModel):
@@ -64,7 +64,10 @@ class AlertOut(BaseModel):
     category: str
     severity: str
     state: str
+    """active_unack | active_ack | cleared_unack | cleared_ack"""
+    active: bool
     subject: Subject
+    place: str
     device: str
     metric: str | None
     value: float | None
@@ -73,6 +76,60 @@ class AlertOut(BaseModel):
     updated_at: float
     cleared_at: float | None
     occurrences: int
+    acknowledged_by: str | None
+    acknowledged_at: float | None
+    cleared_by: str | None
+    suppressed: str | None
+    """Why it is not announced: silenced:<id>, inhibited:<alert id> or flapping."""
+
+
+class TimelineEntry(BaseModel):
+    ts: float
+    transition: str
+    device: str | None
+    metric: str | None
+    value: float | None
+    user: str | None
+    note: str | None
+
+
+class AlertDetail(BaseModel):
+    alert: AlertOut
+    timeline: list[TimelineEntry]
+
+
+class AlertAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(None, max_length=2000)
+
+
+class SilenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    author: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+    starts: str | None = None
+    """Epoch seconds or ISO 8601; default now."""
+    ends: str | None = None
+    """Epoch seconds or ISO 8601; default one hour after the start."""
+    device: str | None = None
+    place: str | None = None
+    rule: str | None = None
+    category: str | None = None
+
+
+class SilenceOut(BaseModel):
+    id: str
+    starts: float
+    ends: float
+    author: str
+    reason: str
+    device: str | None
+    place: str | None
+    rule: str | None
+    category: str | None
+    created: float
+    in_force: bool
 
 
 class QuarantinedOut(BaseModel):

@@ -59,8 +59,9 @@ def pack_error(text: str) -> ConfigError:
 # ------------------------------------------------------------------ shipped packs
 
 
-def test_the_four_packs_are_shipped() -> None:
-    assert SHIPPED == ["fire.yaml", "flood.yaml", "gas.yaml", "video.yaml"]
+def test_the_hazard_packs_are_shipped() -> None:
+    assert SHIPPED == ["elderly_care.yaml", "equipment.yaml", "fire.yaml", "flood.yaml",
+                       "gas.yaml", "power.yaml", "video.yaml"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -99,7 +100,7 @@ def test_shipped_rules_freeze_as_written(rule_id: str, condition: object) -> Non
 def test_a_frozen_rule_keeps_its_fields() -> None:
     rule = check_unique(all_shipped_rules())["smoke_alarm"]
     assert (rule.pack, rule.category, rule.severity, rule.subject) == (
-        "fire", Category.FIRE, Severity.CRITICAL, SubjectLevel.UNIT)
+        "fire", Category.FIRE, Severity.MAJOR, SubjectLevel.UNIT)
     assert rule.kinds == frozenset({"smoke_detector"})
 
 
@@ -173,12 +174,12 @@ BAD_PACKS = [
         id="neither-above-nor-below"),
     pytest.param(
         one_rule_pack("{type: threshold, metric: temperature, above: 57}"),
-        3, "rules[0]", "device kind 'smoke_detector' has no metric 'temperature'",
+        6, "rules[0].kinds", "device kind 'smoke_detector' has no metric 'temperature'",
         id="unknown-metric-for-kind"),
     pytest.param(
         one_rule_pack("{type: threshold, metric: temperature, above: 57}",
                       kinds="[heat_detector, smoke_detector]"),
-        3, "rules[0]", "'smoke_detector' has no metric 'temperature'",
+        6, "rules[0].kinds", "'smoke_detector' has no metric 'temperature'",
         id="metric-missing-in-one-of-the-kinds"),
     pytest.param(
         one_rule_pack(kinds="[smoke_detectors]"),
@@ -206,7 +207,7 @@ BAD_PACKS = [
         id="below-cleared-with-clear-below"),
     pytest.param(
         one_rule_pack("{type: threshold, metric: smoke, below: 2}"),
-        3, "rules[0]", "smoke is true/false (1/0); `below` must be <= 1",
+        6, "rules[0].kinds", "smoke is true/false (1/0); `below` must be <= 1",
         id="bool-metric-below-two"),
     pytest.param(
         one_rule_pack("{type: threshold, metric: smoke, above: 1, for: soon}"),
