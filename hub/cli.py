@@ -96,6 +96,35 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rules_replay(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from devices.site import load_site
+    from hub.config import BUILTIN_PACKS, load_rules
+    from rules.replay import ReplayError, parse_readings, replay
+
+    site = load_site(args.site.read_text(encoding="utf-8"), str(args.site))
+    rules = load_rules([str(p) for p in args.packs] or list(BUILTIN_PACKS), Path.cwd())
+    try:
+        with args.readings.open(encoding="utf-8") as lines:
+            alerts = replay(site, rules, list(parse_readings(lines, site, str(args.readings))))
+    except ReplayError as exc:
+        print(f"shouwang: {exc}", file=sys.stderr)
+        return 2
+    zone = ZoneInfo(site.timezone)
+    print(f"{'time (' + site.timezone + ')':<27}{'':7}{'rule':<26}{'severity':<10}"
+          f"{'subject':<20}{'device':<22}value")
+    for a in alerts:
+        when = datetime.fromtimestamp(a.ts, zone).isoformat(timespec="seconds")
+        value = "" if a.value is None else f"{a.value:g}"
+        print(f"{when:<27}{a.action.upper():<7}{a.rule_id:<26}{a.severity:<10}"
+              f"{a.subject:<20}{a.device:<22}{value}")
+    raised = sum(1 for a in alerts if a.action == "raise")
+    print(f"\n{raised} raised, {len(alerts) - raised} cleared, from {len(rules)} rules")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shouwang",
                                      description="守望 Shouwang — community emergency hub")
@@ -145,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules.add_parser("check", help="validate rule pack files")
     check.add_argument("paths", type=Path, nargs="+")
     check.set_defaults(func=_cmd_rules_check)
+    rp = rules.add_parser("replay", help="run recorded readings through rules, list alerts")
+    rp.add_argument("packs", type=Path, nargs="*",
+                    help="rule pack files (default: every shipped pack)")
+    rp.add_argument("--site", type=Path, required=True, help="site YAML")
+    rp.add_argument("--readings", type=Path, required=True,
+                    help="JSON lines: {ts, device, <metric>: value | event | availability}")
+    rp.set_defaults(func=_cmd_rules_replay)
     return parser
 
 

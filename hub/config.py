@@ -11,7 +11,7 @@ Secrets never live in the file: the broker password comes from SHOUWANG_MQTT_PAS
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.site import Site, load_site, site_from_data
-from devices.yamlsource import ConfigError, parse_yaml, validation_error
+from devices.yamlsource import ConfigError, format_path, parse_yaml, validation_error
 from hub.mqtt import MqttOptions, TlsOptions
-from rules.schema import Rule, check_unique, load_pack
+from rules.schema import Rule, Severity, check_unique, load_pack
 
 BUILTIN_PACKS = ("fire", "gas", "flood", "elderly_care", "video", "equipment", "power")
 
@@ -78,9 +78,17 @@ class HttpConfig(_Spec):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class RuleOverride(_Spec):
+    """Per-site changes to a shipped rule, without copying its pack."""
+
+    enabled: bool = True
+    severity: Severity | None = None
+
+
 class HubConfigSpec(_Spec):
     site: str | dict[str, Any]
     rules: list[str] = list(BUILTIN_PACKS)
+    rule_overrides: dict[str, RuleOverride] = {}
     mqtt: MqttConfig = MqttConfig()
     store: StoreConfig = StoreConfig()
     http: HttpConfig = HttpConfig()
@@ -141,10 +149,28 @@ def load_config(path: Path, secrets: HubSecrets | None = None) -> HubConfig:
     else:
         site = site_from_data(spec.site, source, lines, ("site",))
     rules = load_rules(spec.rules, base, source, lines.line_of(("rules",)))
+    known = {r.id for r in rules}
+    for rule_id in spec.rule_overrides:
+        if rule_id not in known:
+            where = ("rule_overrides", rule_id)
+            raise ConfigError(source, lines.line_of(where), format_path(where),
+                              f"no loaded rule {rule_id!r} to override")
+    rules = apply_overrides(rules, spec.rule_overrides)
     data_dir = Path(spec.store.path)
     if not data_dir.is_absolute():
         data_dir = base / data_dir
     return HubConfig(spec, site, tuple(rules), data_dir, secrets or HubSecrets())
+
+
+def apply_overrides(rules: list[Rule], overrides: dict[str, RuleOverride]) -> list[Rule]:
+    out = []
+    for rule in rules:
+        override = overrides.get(rule.id)
+        if override is None:
+            out.append(rule)
+        elif override.enabled:
+            out.append(replace(rule, severity=override.severity or rule.severity))
+    return out
 
 
 def load_rules(names: list[str], base: Path, source: str = "<config>",

@@ -363,10 +363,14 @@ class RulesEngine:
             buffer = self._buffers[key] = RingBuffer(_RATE_POINTS)
         buffer.append(now, value)
         slope = slope_per_minute(*buffer.since(now - c.window_s))
-        if slope is None:
-            return
         watch = self._watch(rule, device)
         watch.value = value
+        if slope is None:
+            # Too few points left in the window: the change is no longer being observed.
+            if watch.firing:
+                watch.firing = False
+                self._lower(rule, device, now, out)
+            return
         if watch.firing:
             if c.clears(slope):
                 watch.firing = False

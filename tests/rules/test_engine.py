@@ -9,8 +9,8 @@ import pytest
 
 from devices.messages import Availability, DeviceEvent, DeviceMessage, Telemetry
 from devices.site import Site, load_site
-from rules.engine import Decision, Raise, Resolve, RulesEngine, subject_of
 from hub.config import BUILTIN_PACKS
+from rules.engine import Decision, Raise, Resolve, RulesEngine, subject_of
 from rules.schema import Rule, check_unique, load_pack
 
 SITE_FILE = Path(__file__).parents[1] / "data" / "site.yaml"
