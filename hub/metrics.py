@@ -64,6 +64,30 @@ class HubCollector(Collector):
                                 value=hub.registry.online_count)
         yield GaugeMetricFamily("shouwang_devices", "Devices in the site",
                                 value=len(hub.site.devices))
+        yield from _spill_metrics(hub.store.inner)
+        dispatcher = hub.dispatcher
+        if dispatcher is not None:
+            deliveries = GaugeMetricFamily("shouwang_deliveries", "Outbox messages by state",
+                                           labels=["receiver", "state"])
+            for (receiver, state), count in sorted(hub.db.delivery_counts().items()):
+                deliveries.add_metric([receiver, state], count)
+            yield deliveries
+            yield CounterMetricFamily("shouwang_delivery_failed_attempts",
+                                      "Send attempts that failed (retried or fell back)",
+                                      value=dispatcher.failed_attempts)
+
+
+def _spill_metrics(store: object) -> Iterator[Metric]:
+    """The InfluxDB store's on-disk buffer of readings the server has not taken yet."""
+    if not hasattr(store, "backlog_bytes"):
+        return
+    yield GaugeMetricFamily("shouwang_store_spill_bytes", "Readings waiting on disk for the "
+                            "time-series server", value=store.backlog_bytes)
+    for name, help_text in (("spilled_total", "Batches spilled while the server was down"),
+                            ("replayed_total", "Spilled batches sent once it came back"),
+                            ("dropped_total", "Readings dropped (cap hit or unwritable)")):
+        yield CounterMetricFamily(f"shouwang_store_{name.removesuffix('_total')}", help_text,
+                                  value=getattr(store, name))
 
 
 def write_latency_histogram(registry: CollectorRegistry) -> Histogram:
@@ -78,6 +102,10 @@ class TimedStore:
     def __init__(self, inner: ReadingStore, histogram: Histogram) -> None:
         self._inner = inner
         self._histogram = histogram
+
+    @property
+    def inner(self) -> ReadingStore:
+        return self._inner
 
     def write(self, readings: Sequence[ReadingTuple]) -> None:
         started = time.perf_counter()
