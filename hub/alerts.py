@@ -20,7 +20,8 @@ import orjson
 
 from devices.site import Place, Site, describe_place
 from devices.topics import alert_topic
-from hub.statedb import AlertEvent, AlertRecord, SilenceRecord, StateDB
+from hub.delivery.planner import DeliveryPlanner
+from hub.statedb import AlertEvent, AlertRecord, Delivery, SilenceRecord, StateDB
 from rules.engine import Decision, Raise, Resolve
 from rules.lifecycle import (
     AlertFacts,
@@ -48,10 +49,14 @@ class AlertError(Exception):
 class AlertBook:
     def __init__(self, site: Site, db: StateDB, publish: Publish, rules: Iterable[Rule], *,
                  forget: Callable[[str, str], None] | None = None,
-                 flaps: FlapDetector | None = None) -> None:
+                 flaps: FlapDetector | None = None,
+                 planner: DeliveryPlanner | None = None,
+                 on_outbox: Callable[[], None] | None = None) -> None:
         self._site = site
         self._db = db
         self._publish = publish
+        self._planner = planner
+        self._on_outbox = on_outbox
         self._rules = {r.id: r for r in rules}
         self._inhibits = {r.id: r.inhibits for r in self._rules.values() if r.inhibits}
         self._forget = forget
@@ -219,7 +224,10 @@ class AlertBook:
     # ------------------------------------------------------------------ recording
 
     def _record(self, alert: AlertRecord, event: AlertEvent) -> AlertRecord:
-        self._db.save_alert(alert, event)
+        alert, deliveries = self._plan(alert, event)
+        self._db.save_alert(alert, event, deliveries)
+        if deliveries and self._on_outbox is not None:
+            self._on_outbox()
         key = (alert.rule_id, alert.subject_id)
         if alert.active:
             self.active[key] = alert
@@ -233,6 +241,62 @@ class AlertBook:
                    f" (not announced: {alert.suppressed})" if not notify else "")
         payload = orjson.dumps({"site": self._site.id, "transition": event.transition,
                                 "notify": notify, "by": event.user, "note": event.note,
+                                "alert": alert_json(alert)})
+        self._publish(alert_topic(self._site.id, alert.category, alert.id), payload)
+        return alert
+
+    def _plan(self, alert: AlertRecord, event: AlertEvent
+              ) -> tuple[AlertRecord, list[Delivery]]:
+        """The messages this transition owes people (none while it is suppressed)."""
+        planner, now = self._planner, event.ts
+        if planner is None or alert.suppressed is not None:
+            return alert, []
+        transition = event.transition
+        if transition in ("raised", "settled") and alert.active:
+            return replace(alert, notified_at=now), planner.on_raised(alert, now)
+        told = self._db.deliveries_of(alert.id) if transition != "raised" else []
+        if transition in ("acknowledged", "cleared"):
+            return alert, planner.to_those_told(alert, transition, transition, told, now)
+        if transition == "escalated" and event.note and "→" in event.note:
+            return alert, planner.to_those_told(alert, "escalated",
+                                                f"severity-{alert.severity}", told, now)
+        return alert, []
+
+    def escalate(self, now: float) -> list[AlertRecord]:
+        """Unacknowledged too long: tell the next role up the chain, or remind those told."""
+        planner = self._planner
+        if planner is None:
+            return []
+        changed = []
+        for alert in list(self.active.values()):
+            if alert.state != AlertState.ACTIVE_UNACK.value or alert.suppressed is not None:
+                continue
+            deliveries, level = planner.escalation(alert, now)
+            if deliveries:
+                step = replace(alert, escalation=level, notified_at=now, updated_at=now)
+                changed.append(self._commit(step, AlertEvent(
+                    alert.id, now, "escalated", note=f"step {level} up the chain"),
+                    deliveries))
+            elif level == alert.escalation and planner.reminder_due(alert, now):
+                told = self._db.deliveries_of(alert.id)
+                round_no = sum(1 for d in told if d.transition == "repeated") + 1
+                reminders = planner.to_those_told(alert, "repeated", f"repeated{round_no}",
+                                                  told, now)
+                changed.append(self._commit(replace(alert, notified_at=now, updated_at=now),
+                                            AlertEvent(alert.id, now, "reminded"), reminders))
+        return changed
+
+    def _commit(self, alert: AlertRecord, event: AlertEvent, deliveries: list[Delivery]
+                ) -> AlertRecord:
+        self._db.save_alert(alert, event, deliveries)
+        if deliveries and self._on_outbox is not None:
+            self._on_outbox()
+        self.active[(alert.rule_id, alert.subject_id)] = alert
+        self.transitions += 1
+        logger.warning("alert %s %s: %d message(s) [%s]", alert.id, event.transition,
+                       len(deliveries), event.note or "")
+        payload = orjson.dumps({"site": self._site.id, "transition": event.transition,
+                                "notify": True, "by": None, "note": event.note,
                                 "alert": alert_json(alert)})
         self._publish(alert_topic(self._site.id, alert.category, alert.id), payload)
         return alert
@@ -268,4 +332,5 @@ def alert_json(alert: AlertRecord) -> dict[str, object]:
         "cleared_at": alert.cleared_at, "occurrences": alert.occurrences,
         "acknowledged_by": alert.acknowledged_by, "acknowledged_at": alert.acknowledged_at,
         "cleared_by": alert.cleared_by, "suppressed": alert.suppressed,
+        "escalation": alert.escalation, "notified_at": alert.notified_at,
     }

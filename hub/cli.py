@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from devices.yamlsource import ConfigError
+from hub.delivery.receivers import ReceiverError
 
 logger = logging.getLogger("shouwang")
 
@@ -191,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"shouwang: {exc}", file=sys.stderr)
+        return 2
+    except ReceiverError as exc:
+        print(f"shouwang: delivery: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"shouwang: {exc}", file=sys.stderr)

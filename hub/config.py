@@ -21,7 +21,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.site import Site, load_site, site_from_data
 from devices.yamlsource import ConfigError, format_path, parse_yaml, validation_error
+from hub.delivery.config import DeliverySpec
+from hub.delivery.receivers import ReceiverError, build_policy
 from hub.mqtt import MqttOptions, TlsOptions
+from rules.routing import Policy
 from rules.schema import Rule, Severity, check_unique, load_pack
 
 BUILTIN_PACKS = ("fire", "gas", "flood", "elderly_care", "video", "equipment", "power")
@@ -89,6 +92,8 @@ class HubConfigSpec(_Spec):
     site: str | dict[str, Any]
     rules: list[str] = list(BUILTIN_PACKS)
     rule_overrides: dict[str, RuleOverride] = {}
+    delivery: DeliverySpec | None = None
+    """Receivers, routes and escalation; without it alerts go only to the MQTT alerts topic."""
     mqtt: MqttConfig = MqttConfig()
     store: StoreConfig = StoreConfig()
     http: HttpConfig = HttpConfig()
@@ -111,6 +116,8 @@ class HubConfig:
     rules: tuple[Rule, ...]
     data_dir: Path
     secrets: HubSecrets
+    policy: Policy | None = None
+    """The routing policy built from `delivery:` (validated against the site)."""
 
     def mqtt_options(self) -> MqttOptions:
         m = self.spec.mqtt
@@ -156,10 +163,17 @@ def load_config(path: Path, secrets: HubSecrets | None = None) -> HubConfig:
             raise ConfigError(source, lines.line_of(where), format_path(where),
                               f"no loaded rule {rule_id!r} to override")
     rules = apply_overrides(rules, spec.rule_overrides)
+    policy = None
+    if spec.delivery is not None:
+        try:
+            policy = build_policy(spec.delivery, site)
+        except ReceiverError as exc:
+            raise ConfigError(source, lines.line_of(("delivery", "routes")), "delivery.routes",
+                              str(exc)) from None
     data_dir = Path(spec.store.path)
     if not data_dir.is_absolute():
         data_dir = base / data_dir
-    return HubConfig(spec, site, tuple(rules), data_dir, secrets or HubSecrets())
+    return HubConfig(spec, site, tuple(rules), data_dir, secrets or HubSecrets(), policy)
 
 
 def apply_overrides(rules: list[Rule], overrides: dict[str, RuleOverride]) -> list[Rule]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 import orjson
@@ -19,14 +20,16 @@ from devices.topics import device_subscription, hub_status_topic
 from hub.alerts import AlertBook
 from hub.clock import Clock, SystemClock
 from hub.config import HubConfig
+from hub.delivery.dispatcher import Dispatcher, ReceiverPolicy
+from hub.delivery.planner import DeliveryPlanner
+from hub.delivery.receivers import build_channels
 from hub.metrics import HubCollector, TimedStore, write_latency_histogram
 from hub.mqtt import MqttLink, MqttOptions
 from hub.pipeline import IngestPipeline
 from hub.quarantine import Quarantine
 from hub.registry import DeviceRegistry
 from hub.statedb import StateDB
-from hub.store.base import ReadingStore
-from hub.store.sqlite_readings import SqliteReadingStore
+from hub.store import open_reading_store
 from hub.store.writer import ReadingWriter
 from rules.engine import RulesEngine
 
@@ -49,9 +52,10 @@ class Hub:
         self.metrics_registry = CollectorRegistry(auto_describe=True)
         self.registry = DeviceRegistry(list(self.site.devices))
         self._tasks: list[asyncio.Task[None]] = []
+        self.dispatcher: Dispatcher | None = None
         self._started = False
         # Opened in start(): they touch disk and the network.
-        self.store: ReadingStore
+        self.store: TimedStore
         self.writer: ReadingWriter
         self.db: StateDB
         self.link: MqttLink
@@ -71,7 +75,13 @@ class Hub:
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         now = self.clock.now()
         self.db = StateDB(data_dir / "hub.db")
-        raw_store = await asyncio.to_thread(SqliteReadingStore, data_dir / "readings.db")
+        store = self.config.spec.store
+        token = self.config.secrets.influx_token
+        raw_store = await asyncio.to_thread(
+            open_reading_store, store.kind, data_dir=data_dir, site=self.site, url=store.url,
+            org=store.org, bucket=store.bucket, database=store.database,
+            token=token.get_secret_value() if token else None,
+            spill_cap_bytes=store.spill_cap_mb * 2**20)
         self.store = TimedStore(raw_store, write_latency_histogram(self.metrics_registry))
         self.writer = ReadingWriter(self.store)
         self.writer.start()
@@ -84,8 +94,14 @@ class Hub:
             # Pending `for:` timers, event windows and baselines carry over the restart.
             self.engine.restore(orjson.loads(saved[1]))
             logger.info("rule state restored from %.0f s ago", now - saved[0])
+        self.dispatcher = self._dispatcher()
+        planner = None
+        if self.config.policy is not None and self.config.spec.delivery is not None:
+            planner = DeliveryPlanner(self.site, self.config.policy,
+                                      public_url=self.config.spec.delivery.public_url)
         self.alerts = AlertBook(self.site, self.db, self._publish_alert, self.config.rules,
-                                forget=self.engine.forget)
+                                forget=self.engine.forget, planner=planner,
+                                on_outbox=self.dispatcher.wake if self.dispatcher else None)
         for alert in self.alerts.active.values():
             self.engine.restore_firing(alert.rule_id, alert.device_id)
         self.pipeline = IngestPipeline(self.site, self.engine, self.alerts, self.registry,
@@ -95,6 +111,8 @@ class Hub:
         self.metrics_registry.register(HubCollector(self))
         self._tasks = [asyncio.create_task(self._ingest(), name="ingest"),
                        asyncio.create_task(self._tick(), name="tick")]
+        if self.dispatcher is not None:
+            self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatch"))
         self._started = True
         logger.info("hub for %s (%s) started: %d devices, %d rules, data in %s",
                     self.site.name, self.site.id, len(self.site.devices),
@@ -104,6 +122,8 @@ class Hub:
         if not self._started:
             return
         self._started = False
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
         await self.link.close()
         for task in self._tasks:
             task.cancel()
@@ -146,6 +166,7 @@ class Hub:
                 now = self.clock.now()
                 self.pipeline.apply(self.engine.tick(now))
                 self.alerts.settle_flapping(now)
+                self.alerts.escalate(now)
                 since_flush += TICK_S
                 if since_flush >= DEVICE_FLUSH_S:
                     since_flush = 0.0
@@ -171,6 +192,17 @@ class Hub:
         rows = self.registry.take_dirty()
         if rows:
             self.db.save_devices(rows)
+
+    def _dispatcher(self) -> Dispatcher | None:
+        spec = self.config.spec.delivery
+        if spec is None:
+            return None
+        channels = build_channels(spec, publish=self.link.publish, timezone=self.site.timezone,
+                                  env=os.environ)
+        policies = {name: ReceiverPolicy(r.fallback, r.fallback_after, r.concurrency)
+                    for name, r in spec.receivers.items()}
+        return Dispatcher(self.db, channels, policies, self.clock,
+                          retry_first_s=spec.retry.first, retry_max_s=spec.retry.max)
 
     # ------------------------------------------------------------------ MQTT out
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -23,7 +24,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     message_zh TEXT NOT NULL, message_en TEXT NOT NULL,
     raised_at REAL NOT NULL, updated_at REAL NOT NULL, cleared_at REAL,
     occurrences INTEGER NOT NULL DEFAULT 1,
-    acknowledged_by TEXT, acknowledged_at REAL, cleared_by TEXT, suppressed TEXT);
+    acknowledged_by TEXT, acknowledged_at REAL, cleared_by TEXT, suppressed TEXT,
+    escalation INTEGER NOT NULL DEFAULT 0, notified_at REAL);
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts(state, raised_at);
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_alert
     ON alerts(rule_id, subject_id) WHERE state IN ('active_unack', 'active_ack');
@@ -35,6 +37,15 @@ CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY, starts REAL NOT NULL, ends REAL NOT NULL, author TEXT NOT NULL,
     reason TEXT NOT NULL, device_id TEXT, place_id TEXT, rule_id TEXT, category TEXT,
     created REAL NOT NULL, deleted_at REAL, deleted_by TEXT);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, alert_id TEXT NOT NULL,
+    transition TEXT NOT NULL, route TEXT NOT NULL, receiver TEXT NOT NULL,
+    recipient_id TEXT, speakers INTEGER NOT NULL DEFAULT 0, group_key TEXT,
+    notification TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL, created REAL NOT NULL, sent_at REAL, detail TEXT,
+    fallback_of INTEGER);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, not_before);
+CREATE INDEX IF NOT EXISTS deliveries_by_alert ON deliveries(alert_id);
 CREATE TABLE IF NOT EXISTS engine_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), saved_at REAL NOT NULL, snapshot TEXT NOT NULL);
 """
@@ -67,6 +78,10 @@ class AlertRecord:
     cleared_by: str | None = None
     suppressed: str | None = None
     """Why it is not announced: `silenced:<id>`, `inhibited:<alert id>` or `flapping`."""
+    escalation: int = 0
+    """Steps taken up the responder chain because nobody acknowledged."""
+    notified_at: float | None = None
+    """When people were last told (raised, escalated or reminded)."""
 
     @property
     def active(self) -> bool:
@@ -101,7 +116,38 @@ class SilenceRecord:
     deleted_by: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the outbox: a message for one receiver (and person), sent at least once."""
+
+    id: int | None
+    key: str
+    """Idempotency key: alert, transition and receiver; receivers act on each key once."""
+    alert_id: str
+    transition: str
+    route: str
+    receiver: str
+    recipient_id: str | None
+    speakers: bool
+    group_key: str | None
+    notification: str
+    """The notification as JSON, frozen when the transition happened."""
+    state: str
+    """pending | sent | failed | fell_back"""
+    attempts: int
+    not_before: float
+    created: float
+    sent_at: float | None = None
+    detail: str | None = None
+    fallback_of: int | None = None
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    return replace(Delivery(*row), speakers=bool(row[7]))
+
+
 _ALERT_COLUMNS = ", ".join(AlertRecord.__dataclass_fields__)
+_DELIVERY_COLUMNS = ", ".join(Delivery.__dataclass_fields__)
 _EVENT_COLUMNS = ", ".join(AlertEvent.__dataclass_fields__)
 _SILENCE_COLUMNS = ", ".join(SilenceRecord.__dataclass_fields__)
 
@@ -139,8 +185,10 @@ class StateDB:
 
     # ------------------------------------------------------------------ alerts
 
-    def save_alert(self, alert: AlertRecord, event: AlertEvent) -> None:
-        """The alert's new state and the transition that led to it, in one transaction."""
+    def save_alert(self, alert: AlertRecord, event: AlertEvent,
+                   deliveries: Sequence[Delivery] = ()) -> None:
+        """The alert's new state, the transition that led to it and the messages it owes
+        people (the outbox), in one transaction: none without the others."""
         values = tuple(getattr(alert, f) for f in AlertRecord.__dataclass_fields__)
         marks = ", ".join("?" for _ in values)
         with self._lock:
@@ -152,6 +200,7 @@ class StateDB:
                 self._db.execute(f"INSERT INTO alert_events({_EVENT_COLUMNS}) "  # noqa: S608
                                  f"VALUES ({', '.join('?' for _ in event_values)})",
                                  event_values)
+                self._insert_deliveries(deliveries)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -183,6 +232,61 @@ class StateDB:
                 f"SELECT {_EVENT_COLUMNS} FROM alert_events "  # noqa: S608
                 "WHERE alert_id = ? ORDER BY ts, rowid", (alert_id,)).fetchall()
         return [AlertEvent(*r) for r in rows]
+
+    # ------------------------------------------------------------------ outbox
+
+    def _insert_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+        rows = [tuple(getattr(d, f) for f in Delivery.__dataclass_fields__)[1:]
+                for d in deliveries]
+        columns = _DELIVERY_COLUMNS.split(", ", 1)[1]
+        # OR IGNORE: the same key twice is the same message (idempotent by construction).
+        self._db.executemany(f"INSERT OR IGNORE INTO deliveries({columns}) "  # noqa: S608
+                             f"VALUES ({', '.join('?' for _ in columns.split(', '))})", rows)
+
+    def add_deliveries(self, deliveries: list[Delivery]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._insert_deliveries(deliveries)
+            self._db.execute("COMMIT")
+
+    def due_deliveries(self, now: float, limit: int = 500) -> list[Delivery]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
+                "WHERE state = 'pending' AND not_before <= ? ORDER BY not_before, id LIMIT ?",
+                (now, limit)).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(not_before) FROM deliveries WHERE state = 'pending'").fetchone()
+        return row[0] if row else None
+
+    def update_deliveries(self, ids: list[int], *, state: str, attempts: int,
+                          not_before: float, detail: str, sent_at: float | None = None,
+                          fallbacks: Sequence[Delivery] = ()) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE deliveries SET state = ?, attempts = ?, not_before = ?, detail = ?, "
+                "sent_at = ? WHERE id = ?",
+                [(state, attempts, not_before, detail, sent_at, i) for i in ids])
+            self._insert_deliveries(fallbacks)
+            self._db.execute("COMMIT")
+
+    def deliveries_of(self, alert_id: str) -> list[Delivery]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
+                "WHERE alert_id = ? ORDER BY id", (alert_id,)).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            rows = self._db.execute("SELECT receiver, state, COUNT(*) FROM deliveries "
+                                    "GROUP BY receiver, state").fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
 
     # ------------------------------------------------------------------ silences
 

@@ -1,0 +1,1 @@
+"""Getting warnings to people: routing policy, receivers, the outbox and its dispatcher."""
