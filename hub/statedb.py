@@ -257,6 +257,13 @@ class StateDB:
                 (now, limit)).fetchall()
         return [_delivery(r) for r in rows]
 
+    def pending_in_group(self, group_key: str) -> list[Delivery]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
+                "WHERE state = 'pending' AND group_key = ? ORDER BY id", (group_key,)).fetchall()
+        return [_delivery(r) for r in rows]
+
     def next_due(self) -> float | None:
         with self._lock:
             row = self._db.execute(

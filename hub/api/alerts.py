@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from hub.alerts import AlertError, alert_json
 from hub.api.deps import HubDep
-from hub.api.schemas import AlertAction, AlertDetail, AlertOut, TimelineEntry
+from hub.api.schemas import AlertAction, AlertDetail, AlertOut, DeliveryOut, TimelineEntry
 from hub.statedb import AlertRecord
 
 router = APIRouter(tags=["alerts"])
@@ -48,6 +48,18 @@ def get_alert(hub: HubDep, alert_id: str) -> AlertDetail:
                               metric=e.metric, value=e.value, user=e.user, note=e.note)
                 for e in hub.db.alert_events(alert_id)]
     return AlertDetail(alert=_out(record), timeline=timeline)
+
+
+@router.get("/api/alerts/{alert_id}/deliveries")
+def deliveries(hub: HubDep, alert_id: str) -> list[DeliveryOut]:
+    """Delivery receipts: every message this alert owed someone, and what became of it."""
+    if hub.db.alert(alert_id) is None:
+        raise HTTPException(404, f"no alert {alert_id!r}")
+    return [DeliveryOut(key=d.key, transition=d.transition, route=d.route,
+                        receiver=d.receiver, recipient=d.recipient_id, speakers=d.speakers,
+                        state=d.state, attempts=d.attempts, created=d.created,
+                        sent_at=d.sent_at, detail=d.detail, fallback_of=d.fallback_of)
+            for d in hub.db.deliveries_of(alert_id)]
 
 
 @router.post("/api/alerts/{alert_id}/ack")

@@ -81,6 +81,9 @@ class AlertOut(BaseModel):
     cleared_by: str | None
     suppressed: str | None
     """Why it is not announced: silenced:<id>, inhibited:<alert id> or flapping."""
+    escalation: int
+    """Steps taken up the responder chain because nobody acknowledged."""
+    notified_at: float | None
 
 
 class TimelineEntry(BaseModel):
@@ -166,3 +169,21 @@ class Health(BaseModel):
     quarantined: int
     alerts_active: int
     store: StoreHealth
+
+
+class DeliveryOut(BaseModel):
+    key: str
+    """Idempotency key the receiver saw."""
+    transition: str
+    route: str
+    receiver: str
+    recipient: str | None
+    speakers: bool
+    state: str
+    """pending | sent | failed | fell_back"""
+    attempts: int
+    created: float
+    sent_at: float | None
+    detail: str | None
+    """The receiver's answer, or why the last attempt failed."""
+    fallback_of: int | None

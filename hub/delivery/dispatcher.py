@@ -71,7 +71,7 @@ class Dispatcher:
             now = self._clock.now()
             try:
                 due = await asyncio.to_thread(self._db.due_deliveries, now)
-                for group in self._groups(due):
+                for group in await asyncio.to_thread(self._groups, due):
                     self._in_flight.update(d.id for d in group if d.id is not None)
                     task = asyncio.create_task(self._deliver(group))
                     self._tasks.add(task)
@@ -93,12 +93,18 @@ class Dispatcher:
                 await channel.close()
 
     def _groups(self, due: list[Delivery]) -> list[list[Delivery]]:
+        """Due rows by group; a group goes out when its first row is due (Alertmanager's
+        group_wait counts from the group's first alert), taking every row it has by then."""
         groups: dict[str, list[Delivery]] = {}
         for d in due:
             if d.id in self._in_flight:
                 continue
-            groups.setdefault(d.group_key or f"#{d.id}", []).append(d)
-        return list(groups.values())
+            if d.group_key is None:
+                groups[f"#{d.id}"] = [d]
+            elif d.group_key not in groups:
+                groups[d.group_key] = [r for r in self._db.pending_in_group(d.group_key)
+                                       if r.id not in self._in_flight]
+        return [g for g in groups.values() if g]
 
     async def _deliver(self, rows: list[Delivery]) -> None:
         ids = [d.id for d in rows if d.id is not None]
