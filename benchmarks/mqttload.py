@@ -167,3 +167,44 @@ def start_bare_subscriber(port: int, topic: str, qos: int, expected: int
 def rate_10_90(expected: int, times: list[float]) -> float:
     """Messages per second between the 10 % and 90 % marks: the sustained rate."""
     return (expected * 8 // 10) / (times[8] - times[0])
+
+
+def _publish_paced(port: int, packets: list[bytes], rate: float, client_id: str,
+                   stop: Connection) -> None:
+    """Publish `packets` round and round at `rate` messages/s until told to stop."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(connect_packet(client_id))
+    sock.recv(4)
+    threading.Thread(target=lambda: _drain(sock), daemon=True).start()
+    tick = 0.01
+    per_tick = max(1, round(rate * tick))
+    i = 0
+    started = time.perf_counter()
+    sent = 0
+    while not stop.poll():
+        chunk = [packets[(i + k) % len(packets)] for k in range(per_tick)]
+        i += per_tick
+        sock.sendall(b"".join(chunk))
+        sent += per_tick
+        ahead = sent / rate - (time.perf_counter() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+    sock.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while sock.recv(65536):
+            pass
+
+
+def start_paced_publisher(port: int, packets: list[bytes], rate: float,
+                          client_id: str = "bench-background"
+                          ) -> tuple[mp.process.BaseProcess, Connection]:
+    """Background load at a fixed rate; send anything on the returned pipe to stop it."""
+    ctx = mp.get_context("fork")
+    stop_r, stop_w = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_publish_paced, args=(port, packets, rate, client_id, stop_r))
+    process.start()
+    return process, stop_w
