@@ -160,6 +160,7 @@ class RulesEngine:
         self._events: dict[tuple[str, str], deque[float]] = {}
         self._activity: dict[tuple[str, str], float] = {}
         self._state_checked = started
+        self._last_tick = started
         # Correlation: (rule, place) -> source device -> when it started firing.
         self._sources: dict[tuple[str, str], dict[str, float]] = {}
         self._population: dict[tuple[str, str], int] = {}
@@ -218,6 +219,9 @@ class RulesEngine:
 
     def forget(self, rule_id: str, subject_id: str) -> None:
         """A person cleared the alert: the next trigger raises a new one."""
+        if (rule_id, subject_id) in self._activity:
+            # Someone has just been to see them: a new quiet period starts now.
+            self._activity[(rule_id, subject_id)] = self._last_tick
         devices = self._firing.pop((rule_id, subject_id), set())
         for device_id in devices:
             watch = self._watches.get((rule_id, device_id))
@@ -236,13 +240,26 @@ class RulesEngine:
             return decisions
         self._newest[device.id] = telemetry.ts
         kind = device.kind.name
+        # A composite is judged once the whole message is in: with one metric new and the
+        # other still the last message's, an `all` would raise and resolve on a state that
+        # never was.
+        composites: dict[str, tuple[Rule, str, float]] | None = None
         for metric, value in telemetry.values:
             rules = self._by_metric.get((kind, metric))
             if rules:
                 for rule in rules:
                     if (rule.rooms or rule.residents_only) and not self.applies(rule, device):
                         continue
+                    if isinstance(rule.condition, Composite):
+                        self._latest.setdefault(device.id, {})[metric] = value
+                        if composites is None:
+                            composites = {}
+                        composites[rule.id] = (rule, metric, value)
+                        continue
                     self._evaluate(rule, device, metric, value, now, decisions)
+        if composites:
+            for rule, metric, value in composites.values():
+                self._evaluate(rule, device, metric, value, now, decisions)
         return self._cascade(decisions, now)
 
     def on_event(self, event: DeviceEvent, now: float) -> list[Decision]:
@@ -272,6 +289,7 @@ class RulesEngine:
     def tick(self, now: float) -> list[Decision]:
         """Time-driven conditions: held conditions, quiet devices and homes, daily checks."""
         decisions: list[Decision] = []
+        self._last_tick = max(self._last_tick, now)
         self._tick_pending(now, decisions)
         self._tick_offline(now, decisions)
         self._tick_events(now, decisions)
@@ -331,10 +349,22 @@ class RulesEngine:
             self._unpend(rule, device, watch)
             return
         watch.streak += 1
-        if watch.streak < c.times or not self._in_window(rule, now):
+        if watch.streak < c.times:
             return
         if self._held(rule, device, watch, c.hold_s, now):
+            self._fire_in_window(rule, device, watch, now, out)
+
+    def _fire_in_window(self, rule: Rule, device: DeviceInfo, watch: _Watch, now: float,
+                        out: list[Decision]) -> None:
+        """Raise now, or — outside the rule's daily window — keep the condition pending so
+        `tick` raises it when the window opens (a door opened at 21:55 and still open at
+        22:00 is a door open at night)."""
+        if self._in_window(rule, now):
             self._start_firing(rule, device, watch, now, out)
+        else:
+            self._pending.add((rule.id, device.id))
+            if watch.pending_since is None:
+                watch.pending_since = now
 
     def _held(self, rule: Rule, device: DeviceInfo, watch: _Watch, hold_s: float, now: float
               ) -> bool:
@@ -414,8 +444,8 @@ class RulesEngine:
         if not holds:
             self._unpend(rule, device, watch)
             return
-        if self._in_window(rule, now) and self._held(rule, device, watch, c.hold_s, now):
-            self._start_firing(rule, device, watch, now, out)
+        if self._held(rule, device, watch, c.hold_s, now):
+            self._fire_in_window(rule, device, watch, now, out)
 
     # ------------------------------------------------------------------ time conditions
 
@@ -572,7 +602,9 @@ class RulesEngine:
         feeding.add(device.id)
         if rule.id in self._correlations:
             self._source_changes.append((rule.id, device.id, True))
-        if first:
+        # A device joining a raised alert past a stronger level still escalates it (a second
+        # gas detector in the home at 45 %LEL makes the home's alert critical).
+        if first or severity is not None:
             out.append(Raise(rule, subject, now, device.id, metric, value, severity))
 
     def _lower(self, rule: Rule, device: DeviceInfo, now: float, out: list[Decision], *,
@@ -628,15 +660,21 @@ class RulesEngine:
         for key, (firing, pending, streak, level, value) in snapshot.get("watches", {}).items():
             rule_id, device_id = split(key)
             if rule_id in rules and device_id in devices:
+                # A rule edited into another type of condition keeps its id, not its timer.
+                holds = isinstance(rules[rule_id].condition, Threshold | Composite)
+                since = pending if holds else None
                 w = self._watches.setdefault((rule_id, device_id), _Watch())
-                w.firing, w.pending_since, w.streak, w.level = firing, pending, streak, level
+                w.firing, w.pending_since, w.streak, w.level = firing, since, streak, level
                 w.value = value
-                if pending is not None and not firing:
+                if since is not None and not firing:
                     self._pending.add((rule_id, device_id))
         for key, devs in snapshot.get("firing", {}).items():
             rule_id, subject_id = split(key)
-            if rule_id in rules:
-                self._firing[(rule_id, subject_id)] = set(devs)
+            # A device gone from the site can never clear what it fed; an inactivity alert is
+            # fed by its subject.
+            known = {d for d in devs if d in devices or (rule_id, d) in self._subjects}
+            if rule_id in rules and known:
+                self._firing[(rule_id, subject_id)] = known
         for device_id, ts in snapshot.get("last_seen", {}).items():
             if device_id in self._last_seen:
                 self._last_seen[device_id] = ts
@@ -647,7 +685,8 @@ class RulesEngine:
                              if d in devices})
         for key, times in snapshot.get("events", {}).items():
             rule_id, device_id = split(key)
-            if rule_id in rules and device_id in devices:
+            if (rule_id in rules and isinstance(rules[rule_id].condition, EventCondition)
+                    and device_id in devices):
                 self._events[(rule_id, device_id)] = deque(times)
         for key, ts in snapshot.get("activity", {}).items():
             rule_id, subject_id = split(key)
@@ -656,7 +695,8 @@ class RulesEngine:
         for key, src in snapshot.get("sources", {}).items():
             rule_id, subject_id = split(key)
             if rule_id in rules:
-                self._sources[(rule_id, subject_id)] = dict(src)
+                self._sources[(rule_id, subject_id)] = {d: t for d, t in src.items()
+                                                        if d in devices}
         for key, (ts_list, values) in snapshot.get("buffers", {}).items():
             rule_id, device_id = split(key)
             rule = rules.get(rule_id)

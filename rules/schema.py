@@ -372,6 +372,16 @@ class RuleSpec(_Spec):
             parse_clock(value[1])
         return value
 
+    @model_validator(mode="after")
+    def _levels_escalate(self) -> RuleSpec:
+        if isinstance(self.condition, ThresholdSpec):
+            for severity in self.condition.levels:
+                if severity.rank <= self.severity.rank:
+                    raise ValueError(f"level {severity.value!r} is not stronger than the "
+                                     f"rule's severity {self.severity.value!r}: levels only "
+                                     "escalate")
+        return self
+
 
 def _metrics_of(condition: object) -> list[str]:
     if isinstance(condition, ThresholdSpec | RateSpec | AnomalySpec | StateAtSpec):
