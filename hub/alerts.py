@@ -67,6 +67,8 @@ class AlertBook:
                 limit=1_000_000)
         }
         self.silences: dict[str, SilenceRecord] = {s.id: s for s in db.silences()}
+        self.drill = db.current_drill()
+        """(id, name, started, by) while a drill runs: new alerts are exercises."""
         self.transitions = 0
 
     # ------------------------------------------------------------------ engine decisions
@@ -107,7 +109,7 @@ class AlertBook:
             subject_level=d.subject.level.value, subject_id=d.subject.id, place_id=place.id,
             device_id=d.device_id, metric=d.metric, value=d.value,
             message_zh=zh, message_en=en, raised_at=d.ts, updated_at=d.ts, cleared_at=None,
-            occurrences=1)
+            occurrences=1, exercise=self.drill is not None)
         flapping = self._flaps.change(key, d.ts)
         alert = replace(alert, suppressed=self._suppression(alert, place, d.ts, flapping))
         return self._record(alert, AlertEvent(alert.id, d.ts, "raised", d.device_id, d.metric,
@@ -221,6 +223,24 @@ class AlertBook:
         self._db.save_silence(ended)
         return ended
 
+    # ------------------------------------------------------------------ drills
+
+    def start_drill(self, name: str, by: str, now: float) -> tuple[int, str, float, str]:
+        if self.drill is not None:
+            raise AlertError(409, f"drill {self.drill[1]!r} is already running; end it first")
+        drill_id = self._db.start_drill(name, now, by)
+        self.drill = (drill_id, name, now, by)
+        logger.warning("DRILL %r started by %s: new alerts are exercises", name, by)
+        return self.drill
+
+    def end_drill(self, by: str, now: float) -> tuple[int, str, float, str]:
+        if self.drill is None:
+            raise AlertError(409, "no drill is running")
+        drill, self.drill = self.drill, None
+        self._db.end_drill(drill[0], now, by)
+        logger.warning("DRILL %r ended by %s", drill[1], by)
+        return drill
+
     # ------------------------------------------------------------------ recording
 
     def _record(self, alert: AlertRecord, event: AlertEvent) -> AlertRecord:
@@ -333,4 +353,5 @@ def alert_json(alert: AlertRecord) -> dict[str, object]:
         "acknowledged_by": alert.acknowledged_by, "acknowledged_at": alert.acknowledged_at,
         "cleared_by": alert.cleared_by, "suppressed": alert.suppressed,
         "escalation": alert.escalation, "notified_at": alert.notified_at,
+        "exercise": alert.exercise,
     }

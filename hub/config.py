@@ -88,6 +88,13 @@ class RuleOverride(_Spec):
     severity: Severity | None = None
 
 
+class ClockConfig(_Spec):
+    kind: Literal["system", "simulated"] = "system"
+    """`simulated`: time is set and sped up by a scenario (PUT /api/clock), for drills and
+    tests of day-long routines in minutes. Never in production."""
+    speed: float = Field(1.0, gt=0, le=100_000)
+
+
 class HubConfigSpec(_Spec):
     site: str | dict[str, Any]
     rules: list[str] = list(BUILTIN_PACKS)
@@ -98,6 +105,7 @@ class HubConfigSpec(_Spec):
     store: StoreConfig = StoreConfig()
     http: HttpConfig = HttpConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    clock: ClockConfig = ClockConfig()
 
 
 class HubSecrets(BaseSettings):

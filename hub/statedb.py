@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     raised_at REAL NOT NULL, updated_at REAL NOT NULL, cleared_at REAL,
     occurrences INTEGER NOT NULL DEFAULT 1,
     acknowledged_by TEXT, acknowledged_at REAL, cleared_by TEXT, suppressed TEXT,
-    escalation INTEGER NOT NULL DEFAULT 0, notified_at REAL);
+    escalation INTEGER NOT NULL DEFAULT 0, notified_at REAL,
+    exercise INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts(state, raised_at);
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_alert
     ON alerts(rule_id, subject_id) WHERE state IN ('active_unack', 'active_ack');
@@ -46,6 +47,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     fallback_of INTEGER);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, not_before);
 CREATE INDEX IF NOT EXISTS deliveries_by_alert ON deliveries(alert_id);
+CREATE TABLE IF NOT EXISTS drills (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, started REAL NOT NULL, started_by TEXT NOT NULL,
+    ended REAL, ended_by TEXT);
 CREATE TABLE IF NOT EXISTS engine_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), saved_at REAL NOT NULL, snapshot TEXT NOT NULL);
 """
@@ -82,6 +86,8 @@ class AlertRecord:
     """Steps taken up the responder chain because nobody acknowledged."""
     notified_at: float | None = None
     """When people were last told (raised, escalated or reminded)."""
+    exercise: bool = False
+    """Raised during a drill (应急演练): every message and CAP document says so."""
 
     @property
     def active(self) -> bool:
@@ -140,6 +146,10 @@ class Delivery:
     sent_at: float | None = None
     detail: str | None = None
     fallback_of: int | None = None
+
+
+def _alert(row: tuple[Any, ...]) -> AlertRecord:
+    return replace(AlertRecord(*row), exercise=bool(row[-1]))
 
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:
@@ -217,14 +227,14 @@ class StateDB:
         query += " ORDER BY raised_at DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(query, (*params, limit)).fetchall()
-        return [AlertRecord(*r) for r in rows]
+        return [_alert(r) for r in rows]
 
     def alert(self, alert_id: str) -> AlertRecord | None:
         with self._lock:
             row = self._db.execute(
                 f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?",  # noqa: S608
                 (alert_id,)).fetchone()
-        return AlertRecord(*row) if row else None
+        return _alert(row) if row else None
 
     def alert_events(self, alert_id: str) -> list[AlertEvent]:
         with self._lock:
@@ -310,6 +320,27 @@ class StateDB:
         with self._lock:
             rows = self._db.execute(query + " ORDER BY starts").fetchall()
         return [SilenceRecord(*r) for r in rows]
+
+    # ------------------------------------------------------------------ drills
+
+    def start_drill(self, name: str, started: float, by: str) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO drills(name, started, started_by) VALUES (?, ?, ?)",
+                (name, started, by))
+        return int(cursor.lastrowid or 0)
+
+    def end_drill(self, drill_id: int, ended: float, by: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE drills SET ended = ?, ended_by = ? WHERE id = ?",
+                             (ended, by, drill_id))
+
+    def current_drill(self) -> tuple[int, str, float, str] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, name, started, started_by FROM drills WHERE ended IS NULL "
+                "ORDER BY id DESC LIMIT 1").fetchone()
+        return (row[0], row[1], row[2], row[3]) if row else None
 
     # ------------------------------------------------------------------ engine state
 

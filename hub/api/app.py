@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hub.api import alerts, cap, devices, health, metrics, pages, quarantine, silences
+from hub.api import alerts, cap, devices, drill, health, metrics, pages, quarantine, silences
 from hub.service import Hub
 
 
@@ -31,6 +31,7 @@ def create_app(hub: Hub, *, manage: bool = True) -> FastAPI:
     # An externally managed hub is already running: serve it even without a lifespan run
     # (httpx's ASGI transport in tests does not run one).
     app.state.hub = None if manage else hub
-    for module in (health, devices, alerts, silences, cap, quarantine, metrics, pages):
+    for module in (health, devices, alerts, silences, cap, drill, quarantine, metrics,
+                   pages):
         app.include_router(module.router)
     return app

@@ -30,13 +30,14 @@ def cap_message(hub: Hub, alert: AlertRecord) -> CapMessage:
                          alert.message_zh, alert.message_en, alert.raised_at, alert.place_id,
                          describe_place(site, place, "zh"), describe_place(site, place, "en"),
                          alert.device_id, alert.metric, alert.value, alert.occurrences)
-    first = CapMessage(cap_alert, cap_site, alert.raised_at)
+    drill = alert.exercise
+    first = CapMessage(cap_alert, cap_site, alert.raised_at, exercise=drill)
     if not alert.active:
         return CapMessage(cap_alert, cap_site, alert.cleared_at or alert.updated_at,
-                          MsgType.CANCEL, references=(first.reference(),))
+                          MsgType.CANCEL, exercise=drill, references=(first.reference(),))
     if alert.updated_at > alert.raised_at:
         return CapMessage(cap_alert, cap_site, alert.updated_at, MsgType.UPDATE,
-                          references=(first.reference(),))
+                          exercise=drill, references=(first.reference(),))
     return first
 
 

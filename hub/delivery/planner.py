@@ -86,7 +86,7 @@ class DeliveryPlanner:
                 rule_id=alert.rule_id, message_zh=alert.message_zh,
                 message_en=alert.message_en, place_id=alert.place_id,
                 place_zh=describe_place(self._site, place, "zh"), raised_at=alert.raised_at,
-                ts=now, exercise=self._exercise, recipient=recipient,
+                ts=now, exercise=self._exercise or alert.exercise, recipient=recipient,
                 link=f"{self._public_url}/alerts/{alert.id}" if self._public_url else None)
             rows.append(Delivery(
                 id=None, key=key, alert_id=alert.id, transition=transition, route=t.route,
