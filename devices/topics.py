@@ -61,3 +61,30 @@ def alerts_subscription(site: str) -> str:
 def hub_status_topic(site: str) -> str:
     """Retained online/offline of the hub itself (its MQTT last will)."""
     return f"{ROOT}/{site}/hub/status"
+
+
+# ---------------------------------------------------------------- three-level command
+# Community hub ⇄ sub-district / city command centre, over an MQTT bridge or shared broker.
+
+def rollup_topic(site: str) -> str:
+    """Hub → centre: one-minute roll-ups of telemetry (QoS 1)."""
+    return f"{ROOT}/{site}/rollup/1m"
+
+
+def centre_ack_topic(site: str) -> str:
+    """Centre → hub: an acknowledgement made at the command centre (QoS 1)."""
+    return f"{ROOT}/{site}/centre/ack"
+
+
+def cap_in_topic(site: str) -> str:
+    """Centre or early-warning feed → one community: a CAP 1.2 document (QoS 1)."""
+    return f"{ROOT}/{site}/cap/in"
+
+
+CAP_ALL_TOPIC = f"{ROOT}/cap/all"
+"""City or national early warning to every community at once; each hub filters by area."""
+
+
+def warnings_topic(site: str) -> str:
+    """Hub → out, retained: external warnings in force for this community."""
+    return f"{ROOT}/{site}/warnings"
