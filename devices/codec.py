@@ -44,6 +44,10 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     NO_METRICS = "no_metrics"
     BAD_AVAILABILITY = "bad_availability"
+    UNMAPPED_VENDOR_DEVICE = "unmapped_vendor_device"
+    """A Zigbee2MQTT / Frigate / Tasmota device that no site device maps (`vendor:`)."""
+    ADAPTER_FAILED = "adapter_failed"
+    """A vendor adapter raised unexpectedly: a bug, logged with its traceback."""
 
 
 class DecodeError(Exception):

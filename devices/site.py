@@ -16,7 +16,15 @@ from enum import Enum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from devices.catalog import CATALOG, DeviceKind
 from devices.yamlsource import (
@@ -46,12 +54,72 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class VendorFormat(Enum):
+    """A device that speaks a vendor's MQTT format instead of Shouwang's (devices/adapters)."""
+
+    ZIGBEE2MQTT = "zigbee2mqtt"
+    FRIGATE = "frigate"
+    TASMOTA = "tasmota"
+
+
+# Frigate's own rule for camera names; a Tasmota %topic% is one topic level.
+_FRIGATE_CAMERA = re.compile(r"[A-Za-z0-9_-]+")
+_TASMOTA_TOPIC = re.compile(r"[^/+#\s]+")
+_Z2M_RESERVED_LEVELS = frozenset({"set", "get", "availability"})
+
+
+def _vendor_name_problem(fmt: VendorFormat, name: str) -> str | None:
+    if fmt is VendorFormat.FRIGATE:
+        if not _FRIGATE_CAMERA.fullmatch(name):
+            return (f"Frigate camera {name!r}: Frigate camera names are letters, digits, "
+                    "'_' and '-'")
+        return None
+    if fmt is VendorFormat.TASMOTA:
+        if not _TASMOTA_TOPIC.fullmatch(name):
+            return (f"Tasmota topic {name!r}: one MQTT topic level, without '/', '+', '#' "
+                    "or spaces")
+        return None
+    # Zigbee2MQTT's own friendly_name rules, plus the levels its topics give a meaning to.
+    levels = name.split("/")
+    if "+" in name or "#" in name or any(ord(c) < 32 for c in name):
+        return f"friendly_name {name!r}: no MQTT wildcards (+ #) or control characters"
+    if "" in levels:
+        return f"friendly_name {name!r}: no leading, trailing or doubled '/'"
+    if len(levels) > 1 and levels[-1].isdigit():
+        return f"friendly_name {name!r}: Zigbee2MQTT refuses names ending in '/<digits>'"
+    if levels[0] == "bridge":
+        return f"friendly_name {name!r}: 'zigbee2mqtt/bridge/...' is Zigbee2MQTT's own topic"
+    reserved = _Z2M_RESERVED_LEVELS.intersection(levels)
+    if reserved:
+        return (f"friendly_name {name!r}: a level named {sorted(reserved)[0]!r} would read as "
+                "a command or availability topic")
+    return None
+
+
+class VendorSpec(_Spec):
+    format: VendorFormat
+    name: str = Field(min_length=1, max_length=255)
+    """Zigbee2MQTT friendly_name (may contain '/'), Frigate camera name, or Tasmota topic."""
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str, info: ValidationInfo) -> str:
+        fmt = info.data.get("format")
+        if isinstance(fmt, VendorFormat):
+            problem = _vendor_name_problem(fmt, value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+
 class DeviceSpec(_Spec):
     id: Ident
     kind: str
     name: str | None = None
     room: str | None = None
     """Where in the home: `bathroom`, `kitchen`, `bedroom`, `living_room`, `hall` ..."""
+    vendor: VendorSpec | None = None
+    """Set when the device speaks a vendor format: `{format: frigate, name: gate}`."""
 
     @field_validator("kind")
     @classmethod
@@ -193,12 +261,19 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
+class VendorMapping:
+    format: VendorFormat
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     id: str
     kind: DeviceKind
     place: Place
     name: str | None = None
     room: str | None = None
+    vendor: VendorMapping | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,18 +334,36 @@ def site_from_data(data: Any, source: str, lines: LineMap, prefix: Path = ()) ->
     return build_site(spec, error)
 
 
+def _vendor_mapping(d: DeviceSpec, path: Path, taken: dict[tuple[VendorFormat, str], str],
+                    error: Callable[[Path, str], ConfigError]) -> VendorMapping | None:
+    """The device's vendor mapping, checked against its kind and the mappings `taken` so far."""
+    if d.vendor is None:
+        return None
+    fmt, name = d.vendor.format, d.vendor.name
+    if fmt is VendorFormat.FRIGATE and d.kind != "camera":
+        raise error((*path, "format"), f"a frigate mapping belongs on a camera, not on a "
+                    f"{d.kind}: Frigate reports cameras only")
+    other = taken.setdefault((fmt, name), d.id)
+    if other != d.id:
+        raise error((*path, "name"), f"{fmt.value} name {name!r} is already mapped to "
+                    f"device {other!r}")
+    return VendorMapping(fmt, name)
+
+
 def build_site(spec: SiteSpec, error: Callable[[Path, str], ConfigError]) -> Site:
     """Cross-check references and uniqueness, then freeze. `error(path, what)` makes the error."""
     devices: dict[str, DeviceInfo] = {}
     places: dict[str, Place] = {}
     building_names: dict[str, str] = {}
     grid_names: dict[str, str] = {}
+    vendor_names: dict[tuple[VendorFormat, str], str] = {}
 
     def add_devices(specs: list[DeviceSpec], place: Place, path: Path) -> None:
         for i, d in enumerate(specs):
             if d.id in devices:
                 raise error((*path, "devices", i, "id"), f"duplicate device id {d.id!r}")
-            devices[d.id] = DeviceInfo(d.id, CATALOG[d.kind], place, d.name, d.room)
+            vendor = _vendor_mapping(d, (*path, "devices", i, "vendor"), vendor_names, error)
+            devices[d.id] = DeviceInfo(d.id, CATALOG[d.kind], place, d.name, d.room, vendor)
 
     def add_place(place: Place, path: Path) -> None:
         if place.id in places:

@@ -3,6 +3,11 @@
 Runs once per batch, not per message, in the event loop. Topic parsing is cached per topic
 string (a community has a fixed set of device topics), and counters are plain ints read by
 the metrics collector at scrape time rather than Prometheus calls per message.
+
+Vendor topics (Zigbee2MQTT, Frigate, Tasmota: devices/adapters) miss the topic cache, are set
+aside while the batch's canonical messages are decoded, and are then decoded together, after
+them: a vendor adapter needs the whole batch to settle state topics that flip and flip back.
+The canonical hot path pays nothing for them but one emptiness check per batch.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from devices.adapters import VendorDecodeError, VendorRouter
 from devices.codec import (
     DecodeError,
     Reason,
@@ -53,6 +59,8 @@ class IngestPipeline:
         self._quarantine = quarantine
         self._topics: dict[str, tuple[DeviceInfo, Channel]] = {}
         self.stats = PipelineStats(Counter())
+        self.vendor = VendorRouter(site)
+        self._vendor_inbox: list[RawMessage] = []
 
     def process(self, batch: list[RawMessage], now: float) -> list[ReadingTuple]:
         """Decode and evaluate a batch; return the readings to store. Never raises for input."""
@@ -88,6 +96,8 @@ class IngestPipeline:
                 self._quarantine.add(received, topic, exc.reason, exc.detail, payload, device.id)
                 continue
             counts[channel.value] += 1
+        if self._vendor_inbox:
+            self._ingest_vendor(readings, decoded)
         self.stats.readings += len(readings)
         self.apply(self._evaluate(decoded, now))
         return readings
@@ -112,13 +122,54 @@ class IngestPipeline:
         if decisions:
             self._alerts.apply(decisions)
 
+    def _ingest_vendor(self, readings: list[ReadingTuple], decoded: list[DeviceMessage]
+                       ) -> None:
+        inbox, self._vendor_inbox = self._vendor_inbox, []
+        vendor, registry, quarantine = self.vendor, self._registry, self._quarantine
+        counts = self.stats.messages
+        for topic, payload, received in vendor.settle(inbox):
+            try:
+                result = vendor.decode(topic, payload, received)
+            except DecodeError as exc:
+                device_id = exc.device_id if isinstance(exc, VendorDecodeError) else None
+                quarantine.add(received, topic, exc.reason, exc.detail, payload, device_id)
+                continue
+            except Exception:
+                # An adapter bug must not cost the batch's other messages (a smoke alarm).
+                logger.exception("vendor adapter failed on %s", topic)
+                quarantine.add(received, topic, Reason.ADAPTER_FAILED,
+                               "the adapter failed on this message; see the hub log", payload)
+                continue
+            for problem in result.problems:
+                quarantine.add(received, topic, problem.reason, problem.detail, payload,
+                               result.device_id, partial=True)
+            for message in result.messages:
+                if type(message) is Telemetry:
+                    ts, device_id = message.ts, message.device_id
+                    for metric, value in message.values:
+                        readings.append((device_id, metric, ts, value))
+                    registry.heard(device_id, received)
+                    counts[Channel.TELEMETRY.value] += 1
+                elif type(message) is DeviceEvent:
+                    registry.heard(message.device_id, received)
+                    counts[Channel.EVENT.value] += 1
+                else:
+                    assert isinstance(message, Availability)
+                    registry.set_online(message.device_id, message.online, received)
+                    counts[Channel.AVAILABILITY.value] += 1
+                decoded.append(message)
+
     def _route(self, topic: str, payload: bytes, received: float
                ) -> tuple[DeviceInfo, Channel] | None:
         key = parse_device_topic(topic)
         if key is None:
+            if self.vendor.claims(topic):
+                self._vendor_inbox.append((topic, payload, received))
+                return None
             self._quarantine.add(received, topic, Reason.BAD_TOPIC,
                                  "not shouwang/<site>/dev/<device>/<telemetry|event|"
-                                 "availability>", payload)
+                                 "availability>, nor a Zigbee2MQTT, Frigate or Tasmota topic",
+                                 payload)
             return None
         if key.site != self._site.id:
             self._quarantine.add(received, topic, Reason.WRONG_SITE,

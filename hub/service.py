@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 from prometheus_client import CollectorRegistry
 
+from devices.adapters import vendor_subscriptions
 from devices.topics import device_subscription, hub_status_topic
 from hub.alerts import AlertBook
 from hub.clock import Clock, SimulatedClock, SystemClock
@@ -110,6 +111,8 @@ class Hub:
         self.pipeline = IngestPipeline(self.site, self.engine, self.alerts, self.registry,
                                        self.quarantine)
         self.link.subscribe(device_subscription(self.site.id), qos=1)
+        for topic in vendor_subscriptions(self.site):
+            self.link.subscribe(topic, qos=1)
         await self.link.connect()
         self.metrics_registry.register(HubCollector(self))
         self._tasks = [asyncio.create_task(self._ingest(), name="ingest"),
