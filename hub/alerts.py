@@ -36,6 +36,8 @@ from rules.schema import Rule, Severity
 logger = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], object]
+Listener = Callable[[AlertRecord, AlertEvent], object]
+"""Told of every stored transition: the alert as it now stands and the event that led there."""
 
 
 class AlertError(Exception):
@@ -70,6 +72,26 @@ class AlertBook:
         self.drill = db.current_drill()
         """(id, name, started, by) while a drill runs: new alerts are exercises."""
         self.transitions = 0
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(alert, event)` after each stored transition (from whichever thread
+        made it); returns the callable that stops it."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
+
+    def _tell(self, alert: AlertRecord, event: AlertEvent) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(alert, event)
+            except Exception:
+                # One broken listener must not cost the others, nor the alert itself.
+                logger.exception("alert listener %r failed on %s", listener, alert.id)
 
     # ------------------------------------------------------------------ engine decisions
 
@@ -160,8 +182,8 @@ class AlertBook:
 
     # ------------------------------------------------------------------ people
 
-    def acknowledge(self, alert_id: str, user: str, note: str | None, now: float
-                    ) -> AlertRecord:
+    def acknowledge(self, alert_id: str, user: str, note: str | None, now: float, *,
+                    outcome: str | None = None) -> AlertRecord:
         alert = self._find(alert_id)
         state = AlertState(alert.state)
         if state.acknowledged:
@@ -170,9 +192,10 @@ class AlertBook:
         acked = replace(alert, state=state.acknowledge().value, acknowledged_by=user,
                         acknowledged_at=now, updated_at=now)
         return self._record(acked, AlertEvent(alert_id, now, "acknowledged", user=user,
-                                              note=note))
+                                              note=note, outcome=outcome))
 
-    def clear(self, alert_id: str, user: str, note: str | None, now: float) -> AlertRecord:
+    def clear(self, alert_id: str, user: str, note: str | None, now: float, *,
+              outcome: str | None = None) -> AlertRecord:
         """A person declares it over (an SOS answered, a false alarm)."""
         alert = self._find(alert_id)
         state = AlertState(alert.state)
@@ -181,7 +204,7 @@ class AlertBook:
         cleared = replace(alert, state=state.clear().value, cleared_at=now, cleared_by=user,
                           updated_at=now)
         record = self._record(cleared, AlertEvent(alert_id, now, "cleared", user=user,
-                                                  note=note))
+                                                  note=note, outcome=outcome))
         if self._forget is not None:
             self._forget(alert.rule_id, alert.subject_id)
         return record
@@ -263,6 +286,7 @@ class AlertBook:
                                 "notify": notify, "by": event.user, "note": event.note,
                                 "alert": alert_json(alert)})
         self._publish(alert_topic(self._site.id, alert.category, alert.id), payload)
+        self._tell(alert, event)
         return alert
 
     def _plan(self, alert: AlertRecord, event: AlertEvent
@@ -319,6 +343,7 @@ class AlertBook:
                                 "notify": True, "by": None, "note": event.note,
                                 "alert": alert_json(alert)})
         self._publish(alert_topic(self._site.id, alert.category, alert.id), payload)
+        self._tell(alert, event)
         return alert
 
     def _messages(self, d: Raise) -> tuple[str, str]:

@@ -1,8 +1,10 @@
 """`shouwang demo`: everything a newcomer needs in one process.
 
-An embedded broker (amqtt) unless one is given, the hub with its HTTP API and duty board, and
-a small simulated community that reports live and now and then has an incident (smoke in a
-home, a gas leak, a leaking pipe) that raises an alert and clears again.
+An embedded broker (amqtt) unless one is given, the hub with its HTTP API and pages, and a
+small simulated community that reports live and now and then has an incident (smoke in a
+home, a gas leak, a leaking pipe) that raises an alert and clears again, or a resident in the
+care programme presses their SOS button. Users for each role are made (new passwords every
+start) and printed, with a link that logs a wall screen in read-only.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +23,8 @@ from typing import Any
 import yaml
 
 from devices.site import Site
+from hub.auth.roles import Role
+from hub.auth.store import AuthStore
 from hub.config import load_config
 from hub.server import serve
 from hub.service import Hub
@@ -32,6 +38,12 @@ INCIDENTS: list[tuple[str, dict[str, float | bool], str]] = [
     ("gas_detector", {"gas_lel": 32.0}, "燃气泄漏 gas leak"),
     ("water_leak", {"water_leak": True}, "漏水 water leak"),
 ]
+CARE_EVENT_SHARE = 0.3
+"""Of the incidents, this share is a resident pressing their SOS button."""
+
+DEMO_USERS = (("admin", Role.ADMIN), ("duty", Role.DUTY_OFFICER), ("care", Role.CARE_OPERATOR),
+              ("viewer", Role.VIEWER))
+WALL_TOKEN = "demo-wall"  # noqa: S105 (the token's name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +70,19 @@ def write_demo_files(options: DemoOptions, host: str, port: int) -> Path:
         "mqtt": {"host": host, "port": port, "client_id": "shouwang-demo-hub"},
         "store": {"path": "data"},
         "http": {"host": "127.0.0.1", "port": options.http_port},
+        # Tell people over MQTT command topics (shouwang/<site>/command/<person>), so the
+        # pages show who was told and when the next step up the chain comes.
+        "delivery": {
+            "receivers": {"duty": {"channel": "mqtt"}},
+            "routes": [
+                {"name": "care", "match": {"categories": ["elderly_care"]},
+                 "people": ["care_operator"], "via": ["duty"]},
+                {"name": "community", "people": ["floor_leader", "duty_officer"],
+                 "via": ["duty"]},
+            ],
+            "escalation": {"critical": "2m", "major": "5m", "minor": "15m", "warning": "30m"},
+            "public_url": f"http://127.0.0.1:{options.http_port}",
+        },
     }
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return config_path
@@ -75,14 +100,45 @@ async def _start_embedded_broker(port: int) -> Any:
     return broker
 
 
+def demo_logins(data_dir: Path) -> tuple[list[tuple[str, Role, str]], str]:
+    """A user of each role with a fresh password (SHOUWANG_ADMIN_PASSWORD for the admin if
+    set), and a new read-only token for a wall screen."""
+    store = AuthStore(data_dir / "hub.db")
+    logins = []
+    try:
+        for name, role in DEMO_USERS:
+            password = (os.environ.get("SHOUWANG_ADMIN_PASSWORD") if role is Role.ADMIN
+                        else None) or secrets.token_urlsafe(9)
+            if store.user(name) is None:
+                store.add_user(name, password, role, by="demo")
+            else:
+                store.update_user(name, by="demo", password=password, role=role,
+                                  disabled=False)
+            logins.append((name, role, password))
+        for token in store.tokens():
+            if token.name == WALL_TOKEN and token.revoked_at is None:
+                store.revoke_token(token.id, by="demo")
+        _, secret = store.create_token(WALL_TOKEN, Role.VIEWER, by="demo")
+    finally:
+        store.close()
+    return logins, secret
+
+
 async def _incidents(site: Site, fleet: Fleet, client: Any, stop: asyncio.Event,
                      every_s: float, length_s: float) -> None:
     rng = random.Random(3)
+    sos_buttons = [d for d, info in site.devices.items() if info.kind.name == "sos_button"]
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every_s)
         if stop.is_set():
             return
+        if sos_buttons and rng.random() < CARE_EVENT_SHARE:
+            device_id = rng.choice(sos_buttons)
+            topic, payload = fleet.event(device_id, "sos", time.time())
+            client.publish(topic, payload, qos=1)
+            logger.info("demo incident: SOS pressed at %s", device_id)
+            continue
         kind, values, label = rng.choice(INCIDENTS)
         candidates = [d for d, info in site.devices.items() if info.kind.name == kind]
         device_id = rng.choice(candidates)
@@ -99,6 +155,7 @@ async def run_demo(options: DemoOptions) -> None:
     else:
         host, port = options.broker
     config = load_config(write_demo_files(options, host, port))
+    logins, wall_token = await asyncio.to_thread(demo_logins, config.data_dir)
     hub = Hub(config)
     stop = asyncio.Event()
     try:
@@ -111,10 +168,15 @@ async def run_demo(options: DemoOptions) -> None:
                                                options.incident_every_s,
                                                options.incident_length_s)),
             ]
+            base = f"http://127.0.0.1:{options.http_port}"
             print(f"\n守望 Shouwang demo — {config.site.name} ({len(config.site.devices)} devices)")
-            print(f"  duty board      http://127.0.0.1:{options.http_port}/")
-            print(f"  API docs        http://127.0.0.1:{options.http_port}/docs")
-            print(f"  metrics         http://127.0.0.1:{options.http_port}/metrics")
+            print(f"  security room   {base}/")
+            print(f"  care console    {base}/care")
+            print(f"  wall screen     {base}/?token={wall_token}   (read-only, no login)")
+            for name, role, password in logins:
+                print(f"  login           {name:<8} {password:<16} {role.value}")
+            print(f"  API docs        {base}/docs")
+            print(f"  metrics         {base}/metrics")
             print(f"  MQTT broker     mqtt://{host}:{port}"
                   f"{' (embedded)' if broker else ''}")
             print(f"  alerts topic    shouwang/{config.site.id}/alerts/#")

@@ -32,7 +32,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS one_active_alert
     ON alerts(rule_id, subject_id) WHERE state IN ('active_unack', 'active_ack');
 CREATE TABLE IF NOT EXISTS alert_events (
     alert_id TEXT NOT NULL, ts REAL NOT NULL, transition TEXT NOT NULL,
-    device_id TEXT, metric TEXT, value REAL, user TEXT, note TEXT);
+    device_id TEXT, metric TEXT, value REAL, user TEXT, note TEXT, outcome TEXT);
 CREATE INDEX IF NOT EXISTS alert_events_by_alert ON alert_events(alert_id, ts);
 CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY, starts REAL NOT NULL, ends REAL NOT NULL, author TEXT NOT NULL,
@@ -104,6 +104,8 @@ class AlertEvent:
     value: float | None = None
     user: str | None = None
     note: str | None = None
+    outcome: str | None = None
+    """What a care operator did: called, visited, false_alarm, hospital, no_answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,9 @@ class StateDB:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(alert_events)")}
+        if "outcome" not in columns:  # a hub.db from before outcomes were recorded
+            self._db.execute("ALTER TABLE alert_events ADD COLUMN outcome TEXT")
 
     def close(self) -> None:
         with self._lock:

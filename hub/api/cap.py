@@ -25,7 +25,8 @@ def cap_message(hub: Hub, alert: AlertRecord) -> CapMessage:
     """Alert while it stands as raised, Update once it changed, Cancel once cleared."""
     site = hub.site
     place = site.places.get(alert.place_id) or Place(alert.place_id)
-    cap_site = CapSite(site.id, site.name, site.timezone, site.location)
+    cap_site = CapSite(site.id, site.name, site.timezone, site.location,
+                       sender=hub.config.spec.cap.sender)
     cap_alert = CapAlert(alert.id, alert.rule_id, alert.category, alert.severity,
                          alert.message_zh, alert.message_en, alert.raised_at, alert.place_id,
                          describe_place(site, place, "zh"), describe_place(site, place, "en"),
@@ -47,7 +48,10 @@ def alert_cap(hub: HubDep, alert_id: str) -> Response:
     alert = hub.db.alert(alert_id)
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id!r}")
-    return Response(render_cap(cap_message(hub, alert)), media_type=CAP_MEDIA_TYPE)
+    document = render_cap(cap_message(hub, alert))
+    if hub.cap_signer is not None:
+        document = hub.cap_signer.sign(document)
+    return Response(document, media_type=CAP_MEDIA_TYPE)
 
 
 @router.get("/api/cap/feed", response_class=Response,

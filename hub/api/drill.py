@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.alerts import AlertError
-from hub.api.deps import HubDep
+from hub.api.deps import HubDep, PrincipalDep, WebDep, refuse
+from hub.auth.roles import Principal, may_run_drills
 from hub.clock import SimulatedClock
 
 router = APIRouter(tags=["drills"])
 
 
 class DrillIn(BaseModel):
+    """Who starts it is who is logged in."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    by: str = Field(min_length=1, max_length=100)
 
 
 class DrillOut(BaseModel):
@@ -50,24 +50,34 @@ def current_drill(hub: HubDep) -> DrillOut:
                     started_by=drill[3])
 
 
+def _may_drill(principal: Principal, what: str) -> None:
+    if not may_run_drills(principal.role):
+        raise refuse(principal, what)
+
+
 @router.post("/api/drill", status_code=201)
-def start_drill(hub: HubDep, body: DrillIn) -> DrillOut:
+async def start_drill(hub: HubDep, web: WebDep, principal: PrincipalDep,
+                      body: DrillIn) -> DrillOut:
     """From now until it ends, every new alert is an exercise: messages say 【演练】, CAP
     documents carry status Exercise, pages show a drill banner."""
+    _may_drill(principal, "start a drill")
     try:
-        drill = hub.alerts.start_drill(body.name, body.by, hub.clock.now())
+        drill = hub.alerts.start_drill(body.name, principal.name, hub.clock.now())
     except AlertError as exc:
         raise HTTPException(exc.status, str(exc)) from None
+    web.auth.record(principal.name, "drill.start", str(drill[0]), body.name)
     return DrillOut(active=True, id=drill[0], name=drill[1], started=drill[2],
                     started_by=drill[3])
 
 
 @router.delete("/api/drill")
-def end_drill(hub: HubDep, by: Annotated[str, Query(min_length=1)]) -> DrillOut:
+async def end_drill(hub: HubDep, web: WebDep, principal: PrincipalDep) -> DrillOut:
+    _may_drill(principal, "end a drill")
     try:
-        hub.alerts.end_drill(by, hub.clock.now())
+        drill = hub.alerts.end_drill(principal.name, hub.clock.now())
     except AlertError as exc:
         raise HTTPException(exc.status, str(exc)) from None
+    web.auth.record(principal.name, "drill.end", str(drill[0]), drill[1])
     return DrillOut(active=False)
 
 
@@ -80,7 +90,10 @@ def get_clock(hub: HubDep) -> ClockOut:
 
 
 @router.put("/api/clock")
-def set_clock(hub: HubDep, body: ClockIn) -> ClockOut:
+async def set_clock(hub: HubDep, web: WebDep, principal: PrincipalDep,
+                    body: ClockIn) -> ClockOut:
+    """Move a simulated clock (who may run drills may)."""
+    _may_drill(principal, "move the clock")
     clock = hub.clock
     if not isinstance(clock, SimulatedClock):
         raise HTTPException(409, "this hub runs on the system clock; start it with "
@@ -88,4 +101,5 @@ def set_clock(hub: HubDep, body: ClockIn) -> ClockOut:
     if body.now is not None and body.now < clock.now():
         raise HTTPException(422, "the clock only moves forward")
     clock.set(body.now, body.speed)
+    web.auth.record(principal.name, "clock.set", None, body.model_dump_json(exclude_none=True))
     return ClockOut(now=clock.now(), simulated=True, speed=clock.speed)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+Outcome = Literal["called", "visited", "false_alarm", "hospital", "no_answer"]
+"""What a care operator did about an alert or at a check-in."""
 
 
 class Location(BaseModel):
@@ -58,6 +63,21 @@ class Message(BaseModel):
     en: str
 
 
+class Told(BaseModel):
+    receiver: str
+    recipient: str | None
+    """The roster id of the person reached; None for a group (a duty robot, a webhook)."""
+    name: str | None
+    state: str
+    """pending | sent | failed | fell_back — the best any message to them reached."""
+    sent_at: float | None
+
+
+class ResidentRef(BaseModel):
+    id: str
+    name: str
+
+
 class AlertOut(BaseModel):
     id: str
     rule: str
@@ -84,6 +104,16 @@ class AlertOut(BaseModel):
     escalation: int
     """Steps taken up the responder chain because nobody acknowledged."""
     notified_at: float | None
+    exercise: bool = False
+    """Raised during a drill."""
+    place_name: Message | None = None
+    """The place in words: `1号楼 1层 101室` / `1号楼, floor 1, unit 101`."""
+    next_escalation_at: float | None = None
+    """When the next role up the chain is told if nobody acknowledges; None if never."""
+    resident: ResidentRef | None = None
+    """The care-programme resident whose home this is about."""
+    told: list[Told] | None = None
+    """Receivers and people told so far (for active alerts)."""
 
 
 class TimelineEntry(BaseModel):
@@ -94,6 +124,7 @@ class TimelineEntry(BaseModel):
     value: float | None
     user: str | None
     note: str | None
+    outcome: Outcome | None = None
 
 
 class AlertDetail(BaseModel):
@@ -102,14 +133,19 @@ class AlertDetail(BaseModel):
 
 
 class AlertAction(BaseModel):
+    """Who acts is who is logged in (or whose API token it is): not part of the body."""
+
     model_config = ConfigDict(extra="forbid")
-    user: str = Field(min_length=1, max_length=100)
     note: str | None = Field(None, max_length=2000)
+    outcome: Outcome | None = None
+    """For elderly-care alerts: what was done (called, visited, false_alarm, hospital,
+    no_answer). Recorded in the timeline and as a check-in with the resident."""
 
 
 class SilenceIn(BaseModel):
+    """The author is who is logged in."""
+
     model_config = ConfigDict(extra="forbid")
-    author: str = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=2000)
     starts: str | None = None
     """Epoch seconds or ISO 8601; default now."""

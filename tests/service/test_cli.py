@@ -15,6 +15,7 @@ import yaml
 
 from devices.site import load_site
 from tests.conftest import DATA, Broker, free_port, publisher, wait_for_port
+from tests.service.conftest import admin_env, http_login
 
 SHOUWANG = [sys.executable, "-m", "hub.cli"]
 
@@ -60,7 +61,8 @@ def test_run_serves_alerts_from_the_broker(tmp_path: Path, broker: Broker) -> No
         "http": {"port": http_port},
     }), encoding="utf-8")
     process = subprocess.Popen([*SHOUWANG, "run", "--config", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=admin_env())
     try:
         health = wait_healthy(http_port)
         assert health["mqtt_connected"] is True
@@ -68,11 +70,15 @@ def test_run_serves_alerts_from_the_broker(tmp_path: Path, broker: Broker) -> No
         pub.publish("shouwang/testsite/dev/b1-101-gas/telemetry",
                     orjson.dumps({"gas_lel": 40}), qos=1).wait_for_publish(5)
         deadline = time.monotonic() + 10
-        while True:
-            alerts = httpx.get(f"http://127.0.0.1:{http_port}/api/alerts?state=active").json()
-            if alerts or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        # Alerts are for people who logged in; health is open to probes.
+        refused = httpx.get(f"http://127.0.0.1:{http_port}/api/alerts")
+        assert refused.status_code == 401
+        with http_login(http_port) as api:
+            while True:
+                alerts = api.get("/api/alerts?state=active").json()
+                if alerts or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
         assert [a["rule"] for a in alerts] == ["gas_leak"]
         pub.disconnect()
         pub.loop_stop()

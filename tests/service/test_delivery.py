@@ -26,7 +26,7 @@ from lxml import etree
 
 from hub.config import HubConfig, load_config
 from tests.conftest import DATA, Broker, free_port, publisher
-from tests.service.conftest import eventually, running_hub
+from tests.service.conftest import admin_env, api_client, eventually, http_login, running_hub
 
 SITE = "testsite"
 SECRET = "hook-secret-123"
@@ -180,7 +180,7 @@ async def test_people_of_the_place_and_the_duty_group_are_told(
             ("cmd", "", True), ("cmd", "duty", False), ("hook", "", False)]
 
         # Acknowledging is announced to those already told (not to the speakers again).
-        await api.post(f"/api/alerts/{alert_id}/ack", json={"user": "duty"})
+        await api.post(f"/api/alerts/{alert_id}/ack", json={})
         await commands.wait_for(lambda ms: len(ms) >= 3)
         ack = json.loads(commands.messages[2][1])
         assert ack["transition"] == "acknowledged"
@@ -284,12 +284,9 @@ async def test_unacknowledged_alerts_climb_the_chain_until_acknowledged(
         "escalation": {"major": "60s"},
     })
     clock = ManualClock()
-    from hub.api.app import create_app
     from hub.service import Hub
 
-    async with Hub(config, clock=clock) as hub:
-        api = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(hub, manage=False)),
-                                base_url="http://hub")
+    async with Hub(config, clock=clock) as hub, api_client(hub) as api:
         smoke(broker, "b1-101-smoke")
         await commands.wait_for(lambda ms: len(ms) == 1)
         assert commands.messages[0][0].endswith("/command/b1-f1-lead")
@@ -299,7 +296,8 @@ async def test_unacknowledged_alerts_climb_the_chain_until_acknowledged(
         assert json.loads(commands.messages[1][1])["transition"] == "escalated"
         alert = (await api.get("/api/alerts", params={"state": "active"})).json()[0]
         assert alert["escalation"] == 1
-        await api.post(f"/api/alerts/{alert['id']}/ack", json={"user": "b1-lead"})
+        async with api.as_user("b1-lead", "duty_officer") as lead:
+            await lead.post(f"/api/alerts/{alert['id']}/ack", json={})
         await commands.wait_for(lambda ms: len(ms) == 4)   # both told of the ack
         clock.offset += 600  # acknowledged: the chain stops
         await asyncio.sleep(1.5)
@@ -309,7 +307,7 @@ async def test_unacknowledged_alerts_climb_the_chain_until_acknowledged(
         assert about_smoke == ["raised", "escalated", "acknowledged", "acknowledged"]
         timeline = (await api.get(f"/api/alerts/{alert['id']}")).json()["timeline"]
         assert [e["transition"] for e in timeline] == ["raised", "escalated", "acknowledged"]
-        await api.aclose()
+        assert timeline[-1]["user"] == "b1-lead"
 
 
 def test_killed_hub_resumes_pending_deliveries(tmp_path: Path, broker: Broker) -> None:
@@ -324,7 +322,8 @@ def test_killed_hub_resumes_pending_deliveries(tmp_path: Path, broker: Broker) -
     data["http"] = {"port": http_port}
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     command = [sys.executable, "-m", "hub.cli", "run", "--config", str(path)]
-    hub = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hub = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=admin_env())
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -338,9 +337,10 @@ def test_killed_hub_resumes_pending_deliveries(tmp_path: Path, broker: Broker) -
             time.sleep(0.1)
         smoke(broker, "b1-101-smoke")
         deadline = time.monotonic() + 10
-        while not httpx.get(f"http://127.0.0.1:{http_port}/api/alerts").json():
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        with http_login(http_port) as api:
+            while not api.get("/api/alerts").json():
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
         time.sleep(0.5)  # a few failed attempts while the receiver is down
     finally:
         hub.send_signal(signal.SIGKILL)
@@ -384,7 +384,7 @@ async def test_cap_document_and_feed(hub_config: HubConfig, broker: Broker) -> N
         ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
         assert document.findtext("cap:msgType", namespaces=ns) == "Alert"
         assert document.findtext("cap:info/cap:category", namespaces=ns) == "Fire"
-        await api.post(f"/api/alerts/{alert['id']}/clear", json={"user": "duty"})
+        await api.post(f"/api/alerts/{alert['id']}/clear", json={})
         cancel = etree.fromstring((await api.get(f"/api/alerts/{alert['id']}/cap")).content)
         schema.assertValid(cancel)
         assert cancel.findtext("cap:msgType", namespaces=ns) == "Cancel"
