@@ -25,6 +25,10 @@ class SiteShape:
     elderly_share: float = 0.15
     """Share of homes with an elderly resident living alone, in the care programme."""
     seed: int = 7
+    detailed: bool = False
+    """Rooms on home devices, a kitchen heat detector in every home, a bathroom motion sensor,
+    fall detector and wearable for each resident, a tilt sensor per building. Adds devices
+    only (no random draws), so the same seed still picks the same residents."""
 
 
 def _person(rng: random.Random) -> str:
@@ -62,14 +66,9 @@ def generate_site(shape: SiteShape) -> dict[str, Any]:
                 for u in range(1, shape.units_per_floor + 1):
                     unit_id = f"{f}{u:02d}"
                     prefix = f"{b}-{unit_id}"
-                    devices = [{"id": f"{prefix}-smoke", "kind": "smoke_detector"},
-                               {"id": f"{prefix}-gas", "kind": "gas_detector"},
-                               {"id": f"{prefix}-leak", "kind": "water_leak"}]
+                    devices = _home_devices(prefix, shape.detailed)
                     if rng.random() < shape.elderly_share:
-                        devices += [{"id": f"{prefix}-motion", "kind": "motion_sensor"},
-                                    {"id": f"{prefix}-door", "kind": "door_contact"},
-                                    {"id": f"{prefix}-sos", "kind": "sos_button"},
-                                    {"id": f"{prefix}-bed", "kind": "bed_sensor"}]
+                        devices += _care_devices(prefix, shape.detailed)
                         residents.append({
                             "id": f"res-{prefix}", "name": _person(rng),
                             "unit": f"{b}/f{f}/{unit_id}",
@@ -82,20 +81,48 @@ def generate_site(shape: SiteShape) -> dict[str, Any]:
                     roster.append({"id": f"{b}-f{f}-leader", "name": _person(rng),
                                    "role": "floor_leader", "place": f"{b}/f{f}",
                                    "phone": f"+86136{building_no:04d}{f:04d}"})
-            buildings.append({
-                "id": b, "name": f"{building_no}号楼",
-                "devices": [{"id": f"{b}-pump", "kind": "fire_pump"},
-                            {"id": f"{b}-tank", "kind": "water_tank"},
-                            {"id": f"{b}-lift", "kind": "elevator"},
-                            {"id": f"{b}-meter", "kind": "power_meter"},
-                            {"id": f"{b}-nvr", "kind": "nvr"},
-                            {"id": f"{b}-temp", "kind": "temp_humidity"}],
-                "floors": floors})
+            plant = [{"id": f"{b}-pump", "kind": "fire_pump"},
+                     {"id": f"{b}-tank", "kind": "water_tank"},
+                     {"id": f"{b}-lift", "kind": "elevator"},
+                     {"id": f"{b}-meter", "kind": "power_meter"},
+                     {"id": f"{b}-nvr", "kind": "nvr"},
+                     {"id": f"{b}-temp", "kind": "temp_humidity"}]
+            if shape.detailed:
+                plant.append({"id": f"{b}-tilt", "kind": "tilt_sensor"})
+            buildings.append({"id": b, "name": f"{building_no}号楼", "devices": plant,
+                              "floors": floors})
         grids.append({"id": grid_id, "name": f"第{g}网格", "devices": grid_devices,
                       "buildings": buildings})
     return {"id": shape.site_id, "name": shape.name, "timezone": "Asia/Shanghai",
             "location": {"lat": 31.2304, "lon": 121.4737},
             "grids": grids, "roster": roster, "residents": residents}
+
+
+def _home_devices(prefix: str, detailed: bool) -> list[dict[str, Any]]:
+    if not detailed:
+        return [{"id": f"{prefix}-smoke", "kind": "smoke_detector"},
+                {"id": f"{prefix}-gas", "kind": "gas_detector"},
+                {"id": f"{prefix}-leak", "kind": "water_leak"}]
+    return [{"id": f"{prefix}-smoke", "kind": "smoke_detector", "room": "living_room"},
+            {"id": f"{prefix}-heat", "kind": "heat_detector", "room": "kitchen"},
+            {"id": f"{prefix}-gas", "kind": "gas_detector", "room": "kitchen"},
+            {"id": f"{prefix}-leak", "kind": "water_leak", "room": "bathroom"}]
+
+
+def _care_devices(prefix: str, detailed: bool) -> list[dict[str, Any]]:
+    """The care kit of a resident who lives alone (养老监护套装)."""
+    if not detailed:
+        return [{"id": f"{prefix}-motion", "kind": "motion_sensor"},
+                {"id": f"{prefix}-door", "kind": "door_contact"},
+                {"id": f"{prefix}-sos", "kind": "sos_button"},
+                {"id": f"{prefix}-bed", "kind": "bed_sensor"}]
+    return [{"id": f"{prefix}-motion", "kind": "motion_sensor", "room": "living_room"},
+            {"id": f"{prefix}-bath-motion", "kind": "motion_sensor", "room": "bathroom"},
+            {"id": f"{prefix}-door", "kind": "door_contact", "room": "hall"},
+            {"id": f"{prefix}-sos", "kind": "sos_button", "room": "bedroom"},
+            {"id": f"{prefix}-bed", "kind": "bed_sensor", "room": "bedroom"},
+            {"id": f"{prefix}-fall", "kind": "fall_detector", "room": "bathroom"},
+            {"id": f"{prefix}-band", "kind": "wearable"}]
 
 
 def shape_for_devices(devices: int, site_id: str = "bench", seed: int = 7) -> SiteShape:
