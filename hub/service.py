@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -19,19 +20,22 @@ from prometheus_client import CollectorRegistry
 from devices.adapters import vendor_subscriptions
 from devices.topics import device_subscription, hub_status_topic
 from hub.alerts import AlertBook
+from hub.capsign import CapSigner
+from hub.centre.link import CommunityLink
 from hub.clock import Clock, SimulatedClock, SystemClock
 from hub.config import HubConfig
 from hub.delivery.dispatcher import Dispatcher, ReceiverPolicy
 from hub.delivery.planner import DeliveryPlanner
 from hub.delivery.receivers import build_channels
 from hub.metrics import HubCollector, TimedStore, write_latency_histogram
-from hub.mqtt import MqttLink, MqttOptions
+from hub.mqtt import MqttLink, MqttOptions, RawMessage
 from hub.pipeline import IngestPipeline
 from hub.quarantine import Quarantine
 from hub.registry import DeviceRegistry
 from hub.statedb import StateDB
 from hub.store import open_reading_store
 from hub.store.writer import ReadingWriter
+from hub.warnings import WarningBoard
 from rules.engine import RulesEngine
 
 logger = logging.getLogger(__name__)
@@ -53,10 +57,19 @@ class Hub:
         self._simulated = isinstance(self.clock, SimulatedClock)
         self._mqtt_options = mqtt or config.mqtt_options()
         self.quarantine = Quarantine()
+        cap = config.spec.cap
+        self.cap_signer = None if cap.sign_key_file is None or cap.sign_cert_file is None else \
+            CapSigner.from_files(config.resolve(cap.sign_key_file),
+                                 config.resolve(cap.sign_cert_file))
         self.metrics_registry = CollectorRegistry(auto_describe=True)
         self.registry = DeviceRegistry(list(self.site.devices))
         self._tasks: list[asyncio.Task[None]] = []
         self.dispatcher: Dispatcher | None = None
+        self.federation: CommunityLink | None = None
+        """The link to the command centre (config `federation:`); None without one."""
+        self.warnings: WarningBoard | None = None
+        """External warnings in force (CAP from the centre or feeds), with `federation:`."""
+        self._peel: dict[str, Callable[[RawMessage], None]] = {}
         self._started = False
         # Opened in start(): they touch disk and the network.
         self.store: TimedStore
@@ -113,12 +126,23 @@ class Hub:
         self.link.subscribe(device_subscription(self.site.id), qos=1)
         for topic in vendor_subscriptions(self.site):
             self.link.subscribe(topic, qos=1)
+        if self.config.spec.federation is not None:
+            self.federation = CommunityLink(
+                self.config, self.config.spec.federation, publish=self.link.publish,
+                alerts=self.alerts, outbox=self.db, clock=self.clock,
+                wake=self.dispatcher.wake if self.dispatcher else None)
+            self.warnings = self.federation.warnings
+            self._peel = self.federation.topics
+            for topic in self._peel:
+                self.link.subscribe(topic, qos=1)
         await self.link.connect()
         self.metrics_registry.register(HubCollector(self))
         self._tasks = [asyncio.create_task(self._ingest(), name="ingest"),
                        asyncio.create_task(self._tick(), name="tick")]
         if self.dispatcher is not None:
             self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatch"))
+        if self.federation is not None:
+            await self.federation.start()
         self._started = True
         logger.info("hub for %s (%s) started: %d devices, %d rules, data in %s",
                     self.site.name, self.site.id, len(self.site.devices),
@@ -130,6 +154,8 @@ class Hub:
         self._started = False
         if self.dispatcher is not None:
             await self.dispatcher.close()
+        if self.federation is not None:
+            await self.federation.stop()  # the last roll-ups go out while still connected
         await self.link.close()
         for task in self._tasks:
             task.cancel()
@@ -138,7 +164,7 @@ class Hub:
                 await task
         # What paho already acknowledged to the broker is ours to keep: finish it.
         while self.link.inbox_depth:
-            batch = await self.link.next_batch()
+            batch = _peel(await self.link.next_batch(), self._peel)
             readings = self.pipeline.process(batch, self.clock.now())
             if readings:
                 await self.writer.submit(readings)
@@ -146,6 +172,8 @@ class Hub:
         self._flush_devices()
         self._save_engine_state()
         await asyncio.to_thread(self.store.close)
+        if self.federation is not None:
+            await self.federation.close()
         self.db.close()
         logger.info("hub stopped")
 
@@ -153,8 +181,12 @@ class Hub:
 
     async def _ingest(self) -> None:
         link, pipeline, writer, clock = self.link, self.pipeline, self.writer, self.clock
+        peel = self._peel
+        rollup = self.federation.rollup if self.federation is not None else None
         while True:
             batch = await link.next_batch()
+            if peel:
+                batch = _peel(batch, peel)
             if self._simulated:
                 # Devices of a simulation live in simulated time: judge them by it.
                 now = clock.now()
@@ -166,6 +198,8 @@ class Hub:
                 logger.exception("ingest batch of %d messages failed", len(batch))
                 continue
             if readings:
+                if rollup is not None:
+                    rollup.add(readings)
                 await writer.submit(readings)
 
     async def _tick(self) -> None:
@@ -221,3 +255,18 @@ class Hub:
 
     def _announce_online(self) -> None:
         self.link.publish(hub_status_topic(self.site.id), b"online", qos=1, retain=True)
+
+
+def _peel(batch: list[RawMessage], handlers: dict[str, Callable[[RawMessage], None]]
+          ) -> list[RawMessage]:
+    """Hand messages on the federation's exact topics to their handler; the rest are the
+    pipeline's. One dict lookup per message; nothing more when none of them is ours."""
+    if not handlers:
+        return batch
+    kept = [m for m in batch if m[0] not in handlers]
+    if len(kept) != len(batch):
+        for m in batch:
+            handler = handlers.get(m[0])
+            if handler is not None:
+                handler(m)
+    return kept
