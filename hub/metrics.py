@@ -64,6 +64,16 @@ class HubCollector(Collector):
                                 value=hub.registry.online_count)
         yield GaugeMetricFamily("shouwang_devices", "Devices in the site",
                                 value=len(hub.site.devices))
+        vendor = hub.pipeline.vendor
+        ignored = CounterMetricFamily("shouwang_vendor_messages_ignored",
+                                      "Vendor messages skipped on purpose (bridge state, "
+                                      "commands)", labels=["what"])
+        for what, count in sorted(vendor.ignored.items()):
+            ignored.add_metric([what], count)
+        yield ignored
+        yield CounterMetricFamily("shouwang_vendor_messages_superseded",
+                                  "Vendor state messages replaced by a later one in the batch",
+                                  value=vendor.superseded)
         yield from _spill_metrics(hub.store.inner)
         dispatcher = hub.dispatcher
         if dispatcher is not None:
@@ -115,6 +125,10 @@ class TimedStore:
     def query(self, device_id: str, metric: str, start: float, end: float,
               limit: int = 10_000) -> list[tuple[float, float]]:
         return self._inner.query(device_id, metric, start, end, limit)
+
+    def query_aggregate(self, device_id: str, metric: str, start: float, end: float,
+                        every_s: float) -> list[tuple[float, float, float, float, int]]:
+        return self._inner.query_aggregate(device_id, metric, start, end, every_s)
 
     def metrics_of(self, device_id: str) -> list[str]:
         return self._inner.metrics_of(device_id)

@@ -21,6 +21,16 @@ class ReadingStore(Protocol):
         Callable from any thread, concurrently with write().
         """
 
+    def query_aggregate(
+        self, device_id: str, metric: str, start: float, end: float, every_s: float
+    ) -> list[tuple[float, float, float, float, int]]:
+        """(window start ts, min, max, mean, count) per `every_s` window that has readings.
+
+        Windows are aligned to the epoch (like InfluxQL's GROUP BY time), ascending; the first
+        may start before `start`, but only readings with start <= ts <= end are counted.
+        Raises ValueError when every_s is under 1 ms. Callable from any thread.
+        """
+
     def metrics_of(self, device_id: str) -> list[str]:
         """Metrics ever stored for the device, sorted."""
 

@@ -6,6 +6,25 @@ Here an insert is an append to `log` (no index at all); each series collects its
 memory and seals them into one `chunks` row per `chunk_points` readings (or after
 `max_chunk_age_s`). The log is what makes the open, in-memory tail durable: on open it is
 replayed, and its head is deleted once every point in it lives in a chunk.
+
+Roll-ups (min, max, sum, count per series and bucket) are written in the same transaction that
+seals a chunk, so they hold exactly the sealed points: replaying the log after a crash only
+rebuilds open buffers, which are in no bucket. Open buffers are folded in at query time.
+`rollup_1m` keeps one row per sealed chunk with that chunk's minute buckets packed (sensors
+that report once a minute or less have one point per minute: a merged row per minute would
+cost an upsert per reading); buckets of one minute split over several chunks (late points)
+merge at query time. `rollup_1h` keeps one merged row per series and hour (an upsert that
+takes the min of mins, the max of maxes and adds sums and counts). query_aggregate() answers
+each part of a range from the coarsest level whose bucket divides the window.
+
+Retention: prune() deletes sealed chunks and roll-ups older than their retention, by index
+range per series, and first records how far each level is pruned (`horizons`), so queries
+over older ranges answer from the roll-ups that are left. It never touches the log or open
+buffers. docs/storage.md has the details.
+
+The write path keeps per-reading Python objects short-lived (numpy grouping, lazy rows into
+executemany): containers that outlive a write would be promoted and trigger full collections
+of the cyclic GC, which in a busy hub cost more than the write itself.
 """
 
 from __future__ import annotations
@@ -15,9 +34,10 @@ import sqlite3
 import threading
 import time
 from array import array
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from itertools import pairwise
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +73,31 @@ CREATE TABLE IF NOT EXISTS log (
     ts_ms INTEGER NOT NULL,
     value REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rollup_1m (  -- the minute buckets of one sealed chunk
+    series_id INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,       -- first bucket's start
+    seq INTEGER NOT NULL,            -- the chunk's seq
+    end_ms INTEGER NOT NULL,         -- last bucket's start
+    points INTEGER NOT NULL,
+    buckets INTEGER NOT NULL,
+    data BLOB NOT NULL,              -- _MINUTE_BUCKET records, ascending by start
+    PRIMARY KEY (series_id, start_ms, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollup_1h (
+    series_id INTEGER NOT NULL,
+    bucket_ms INTEGER NOT NULL,      -- start of the hour
+    min_value REAL NOT NULL,
+    max_value REAL NOT NULL,
+    sum_value REAL NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket_ms)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS horizons (
+    level INTEGER PRIMARY KEY,       -- 0 raw chunks, 1 rollup_1m, 2 rollup_1h
+    before_ms INTEGER NOT NULL       -- this level may lack data before this instant (pruned)
+);
 """
+_SCHEMA_VERSION = 1  # PRAGMA user_version: 1 = the roll-ups hold every sealed chunk
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",  # survives a killed process; a power cut may lose the tail
@@ -72,11 +116,210 @@ _SELECT_CHUNKS = (
     "SELECT seq, start_ms, ts, vals FROM chunks"
     " WHERE series_id = ? AND start_ms BETWEEN ? AND ? AND end_ms >= ? ORDER BY start_ms"
 )
+_SELECT_MINUTES = (
+    "SELECT data FROM rollup_1m WHERE series_id = ? AND start_ms BETWEEN ? AND ? AND end_ms >= ?"
+)
+_SELECT_HOURS = (
+    "SELECT bucket_ms, min_value, max_value, sum_value, n FROM rollup_1h"
+    " WHERE series_id = ? AND bucket_ms >= ? AND bucket_ms < ?"
+)
+_UPSERT_HOUR = (
+    "INSERT INTO rollup_1h VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, bucket_ms)"
+    " DO UPDATE SET min_value = MIN(min_value, excluded.min_value),"
+    " max_value = MAX(max_value, excluded.max_value),"
+    " sum_value = sum_value + excluded.sum_value, n = n + excluded.n"
+)
+_MINUTE_BUCKET = np.dtype(
+    [("start", "<i8"), ("low", "<f8"), ("high", "<f8"), ("total", "<f8"), ("count", "<i4")]
+)
 
-_LogRow = tuple[int, int, int, float]  # id, series_id, ts_ms, value
+_ChunkRow = tuple[int, int, int, int, int, bytes, bytes]
+_MinuteRow = tuple[int, int, int, int, int, int, bytes]
+_HourColumns = tuple[list[int], list[int], list[float], list[float], list[float], list[int]]
 _TRIM_MIN_ROWS = 10_000
+_BACKFILL_CHUNKS = 2_000
+_PRUNE_SERIES_PER_TRANSACTION = 1_000
+_SERIES_KEY, _TS, _VALUE = itemgetter(0, 1), itemgetter(2), itemgetter(3)
 Int64s = npt.NDArray[np.int64]
 Float64s = npt.NDArray[np.float64]
+
+RAW, MINUTE, HOUR = 0, 1, 2
+"""Levels of detail: raw points (sealed chunks and open buffers), 1-minute and 1-hour buckets."""
+LEVEL_MS = (1, 60_000, 3_600_000)
+_DAY_S = 86_400.0
+_FAR_MS = 1 << 62  # stands in for minus / plus infinity on the ms axis
+_MAX_TS_S = 9e15  # epoch ms must fit in int64
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long each level is kept, in seconds; finer levels must not outlive coarser ones."""
+
+    raw_s: float = 30 * _DAY_S
+    minute_s: float = 180 * _DAY_S
+    hour_s: float = 5 * 365 * _DAY_S
+
+    def __post_init__(self) -> None:
+        if not 0 < self.raw_s <= self.minute_s <= self.hour_s:
+            raise ValueError(
+                f"retention must be positive and raw ({self.raw_s:g} s) <= minute "
+                f"({self.minute_s:g} s) <= hour ({self.hour_s:g} s)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one prune() deleted."""
+
+    chunks: int
+    readings: int  # raw readings in those chunks
+    minute_buckets: int
+    hour_buckets: int
+
+
+# ------------------------------------------------------------------ which level answers what
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Part of an aggregate query answered from one level: [lo_ms, hi_ms) on the time axis.
+
+    A roll-up piece whose ends are not on its bucket grid (only at the ends of a range whose
+    finer levels were pruned) takes the whole buckets it overlaps.
+    """
+
+    level: int
+    lo_ms: int
+    hi_ms: int
+
+    @property
+    def domain(self) -> tuple[int, int]:
+        """[lo, hi) of the points this piece counts: its range widened to whole buckets."""
+        width = LEVEL_MS[self.level]
+        return self.lo_ms - self.lo_ms % width, -(-self.hi_ms // width) * width
+
+
+def plan_aggregate(lo_ms: int, hi_ms: int, every_ms: int, horizons: Sequence[int]) -> list[Piece]:
+    """Split [lo_ms, hi_ms) into pieces, each answered from the coarsest level that fits.
+
+    A level fits a window of `every_ms` when its bucket divides it, so buckets re-bucket exactly
+    into epoch-aligned windows. The range is cut where whole buckets of that level begin and end;
+    the rest, at each end, goes to finer levels, down to raw points. `horizons` (raw, minute)
+    say where pruning left a level incomplete: before the raw horizon only roll-ups answer,
+    before the minute horizon only hourly ones. Both horizons are hour-aligned.
+    """
+    preferred = next(level for level in (HOUR, MINUTE, RAW) if every_ms % LEVEL_MS[level] == 0)
+    raw_horizon = horizons[RAW]
+    minute_horizon = min(horizons[MINUTE], raw_horizon)
+    zones = ((HOUR, -_FAR_MS, minute_horizon), (MINUTE, minute_horizon, raw_horizon),
+             (RAW, raw_horizon, _FAR_MS))
+    pieces: list[Piece] = []
+    for finest, zone_lo, zone_hi in zones:
+        lo, hi = max(lo_ms, zone_lo), min(hi_ms, zone_hi)
+        if lo < hi:
+            pieces += _cover(lo, hi, max(preferred, finest), finest)
+    return pieces
+
+
+def _cover(lo: int, hi: int, level: int, finest: int) -> list[Piece]:
+    if level == finest:
+        return [Piece(level, lo, hi)]
+    width = LEVEL_MS[level]
+    first, last = -(-lo // width) * width, hi // width * width
+    if first >= last:
+        return _cover(lo, hi, level - 1, finest)
+    head = _cover(lo, first, level - 1, finest) if lo < first else []
+    tail = _cover(last, hi, level - 1, finest) if last < hi else []
+    return [*head, Piece(level, first, last), *tail]
+
+
+# ------------------------------------------------------------------ buckets, in numpy
+
+
+@dataclass(frozen=True, slots=True)
+class _Buckets:
+    """Aggregates (min, max, sum, count) keyed by (group, bucket start in ms), column-wise."""
+
+    group: Int64s  # a series, or a chunk: buckets merge only within their group
+    start: Int64s
+    low: Float64s
+    high: Float64s
+    total: Float64s
+    count: Int64s
+
+    @classmethod
+    def of_points(cls, group: Int64s, ts: Int64s, vals: Float64s) -> _Buckets:
+        return cls(group, ts, vals, vals, vals, np.ones(len(ts), np.int64))
+
+    @classmethod
+    def of_minutes(cls, records: npt.NDArray[np.void]) -> _Buckets:
+        return cls(np.zeros(len(records), np.int64), records["start"], records["low"],
+                   records["high"], records["total"], records["count"].astype(np.int64))
+
+    @classmethod
+    def concat(cls, parts: list[_Buckets]) -> _Buckets:
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
+    def merged(self, width_ms: int, *, grouped: bool = False) -> _Buckets:
+        """Re-bucket to epoch-aligned buckets of width_ms, merging all with the same key.
+
+        `grouped`: equal keys are already adjacent (sorted by group, then start), skip sorting.
+        """
+        start = self.start - self.start % width_ms
+        group, low, high, total, count = self.group, self.low, self.high, self.total, self.count
+        if not grouped:
+            order = np.lexsort((start, group))
+            group, start, low, high = group[order], start[order], low[order], high[order]
+            total, count = total[order], count[order]
+        first = np.ones(len(start), bool)
+        first[1:] = (group[1:] != group[:-1]) | (start[1:] != start[:-1])
+        heads = np.flatnonzero(first)
+        if not len(heads):
+            return self
+        return _Buckets(group[heads], start[heads], np.minimum.reduceat(low, heads),
+                        np.maximum.reduceat(high, heads), np.add.reduceat(total, heads),
+                        np.add.reduceat(count, heads))
+
+
+def _rollups(
+    sealed: list[tuple[int, int, Int64s, Float64s]],
+) -> tuple[list[_MinuteRow], _HourColumns]:
+    """rollup_1m rows and rollup_1h upsert columns for chunks being sealed.
+
+    `sealed` holds (series, seq, ts, vals) per chunk, each sorted by ts, so equal minutes and
+    hours within a chunk are adjacent. An hour key may repeat (two chunks of a series in one
+    write): the upsert merges it.
+    """
+    sizes = [len(ts) for _, _, ts, _ in sealed]
+    chunk = np.repeat(np.arange(len(sealed)), sizes)
+    points = _Buckets.of_points(chunk, np.concatenate([ts for _, _, ts, _ in sealed]),
+                                np.concatenate([vals for _, _, _, vals in sealed]))
+    minutes = points.merged(LEVEL_MS[MINUTE], grouped=True)
+    records = np.empty(len(minutes.start), _MINUTE_BUCKET)
+    for name in ("start", "low", "high", "total", "count"):
+        records[name] = getattr(minutes, name)
+    packed, width = records.tobytes(), _MINUTE_BUCKET.itemsize
+    cuts = np.searchsorted(minutes.group, np.arange(len(sealed) + 1)).tolist()
+    starts = minutes.start.tolist()
+    rows = [(series_id, starts[first], seq, starts[last - 1], size, last - first,
+             packed[first * width:last * width])
+            for (series_id, seq, _, _), size, first, last
+            in zip(sealed, sizes, cuts, cuts[1:], strict=False)]
+    hours = minutes.merged(LEVEL_MS[HOUR], grouped=True)
+    series = np.array([series_id for series_id, _, _, _ in sealed], np.int64)[hours.group]
+    columns = (series.tolist(), hours.start.tolist(), hours.low.tolist(), hours.high.tolist(),
+               hours.total.tolist(), hours.count.tolist())
+    return rows, columns
+
+
+def _buckets_of_hours(rows: list[tuple[int, float, float, float, int]]) -> _Buckets:
+    """_Buckets of one series from rollup_1h rows (bucket_ms, min, max, sum, n)."""
+    table = np.array(rows, np.float64).reshape(-1, 5)  # ms timestamps are exact in float64
+    return _Buckets(np.zeros(len(table), np.int64), table[:, 0].astype(np.int64), table[:, 1],
+                    table[:, 2], table[:, 3], table[:, 4].astype(np.int64))
+
+
+# ------------------------------------------------------------------ the write path
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +331,23 @@ class _OpenBuffer:
     ts: array[int] = field(default_factory=lambda: array("q"))
     vals: array[float] = field(default_factory=lambda: array("d"))
 
-    def extend(self, rows: list[_LogRow]) -> None:
-        for _, _, ts_ms, value in rows:
-            self.ts.append(ts_ms)
-            self.vals.append(value)
+    def extend(self, ts: bytes, vals: bytes) -> None:
+        """Append packed int64 ms and float64 values."""
+        self.ts.frombytes(ts)
+        self.vals.frombytes(vals)
+
+
+@dataclass(slots=True)
+class _Arrivals:
+    """One write's readings, grouped by series (stable: arrival order within a series)."""
+
+    series: list[int]  # per group
+    bounds: list[int]  # group i is [bounds[i], bounds[i + 1])
+    ids: Int64s  # log ids, grouped
+    ts: Int64s
+    vals: Float64s
+    ts_packed: bytes  # ts and vals as bytes, to extend open buffers without numpy per series
+    vals_packed: bytes
 
 
 @dataclass(slots=True)
@@ -100,12 +356,23 @@ class _WritePlan:
 
     next_id: int
     new_series: dict[tuple[str, str], int] = field(default_factory=dict)
-    log_rows: list[_LogRow] = field(default_factory=list)
-    chunk_rows: list[tuple[int, int, int, int, int, bytes, bytes]] = field(default_factory=list)
+    log_columns: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])
+    chunk_rows: list[_ChunkRow] = field(default_factory=list)
+    sealed_chunks: list[tuple[int, int, Int64s, Float64s]] = field(default_factory=list)
+    minute_rows: list[_MinuteRow] = field(default_factory=list)
+    hour_columns: _HourColumns = ([], [], [], [], [], [])
     sealed: list[tuple[int, int, int, int]] = field(default_factory=list)  # see _UPDATE_SEALED
-    grown: list[tuple[_OpenBuffer, list[_LogRow]]] = field(default_factory=list)
+    grown: list[_OpenBuffer] = field(default_factory=list)
+    grown_groups: list[int] = field(default_factory=list)  # the arrivals group of each
+    arrivals: _Arrivals | None = None
     closed: list[int] = field(default_factory=list)  # series whose open buffer was sealed
     opened: list[tuple[int, _OpenBuffer]] = field(default_factory=list)
+
+    def log_rows(self) -> Iterator[tuple[int, int, int, float]]:
+        return zip(*self.log_columns, strict=True)
+
+    def hour_rows(self) -> Iterator[tuple[int, int, float, float, float, int]]:
+        return zip(*self.hour_columns, strict=True)
 
 
 def _to_ms(ts: float) -> int:
@@ -114,10 +381,12 @@ def _to_ms(ts: float) -> int:
 
 def _chunk_row(
     series_id: int, seq: int, ts: Int64s, vals: Float64s
-) -> tuple[int, int, int, int, int, bytes, bytes]:
+) -> tuple[_ChunkRow, Int64s, Float64s]:
+    """The chunks row, and its points sorted by ts."""
     order = np.argsort(ts, kind="stable")
     ts, vals = ts[order], vals[order]
-    return (series_id, int(ts[0]), seq, int(ts[-1]), len(ts), ts.tobytes(), vals.tobytes())
+    row = (series_id, int(ts[0]), seq, int(ts[-1]), len(ts), ts.tobytes(), vals.tobytes())
+    return row, ts, vals
 
 
 def _inside(
@@ -137,7 +406,8 @@ class SqliteReadingStore:
     """ReadingStore on one SQLite file; write() from one thread, query() from any.
 
     A query running alongside write() sees every earlier write and possibly part of that one
-    (committed readings only), never a reading twice.
+    (committed readings only), never a reading twice. prune() may run in any thread, alongside
+    both; the hub calls it hourly.
     """
 
     def __init__(
@@ -146,10 +416,12 @@ class SqliteReadingStore:
         *,
         chunk_points: int = 256,
         max_chunk_age_s: float = 600.0,
+        retention: Retention | None = None,
     ) -> None:
         self._path = str(path)
         self._chunk_points = chunk_points
         self._max_age = max_chunk_age_s
+        self._retention = retention or Retention()
         self._lock = threading.Lock()  # guards the in-memory state below and self._readers
         self._series: dict[tuple[str, str], int] = {}
         self._metrics: dict[str, list[str]] = {}
@@ -162,6 +434,7 @@ class SqliteReadingStore:
         self._db = self._connect()
         try:
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self._next_id, self._next_series_id, self._log_head = self._load()
         except BaseException:
             self._db.close()
@@ -173,6 +446,33 @@ class SqliteReadingStore:
         for pragma in _PRAGMAS:
             db.execute(pragma)
         return db
+
+    def _migrate(self) -> None:
+        """Build the roll-ups of a file written before they existed: every sealed chunk, once."""
+        db = self._db
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version >= _SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")  # all or nothing: a half-done backfill would count twice
+        try:
+            chunks = 0
+            db.execute("DELETE FROM rollup_1m")
+            db.execute("DELETE FROM rollup_1h")
+            rows = db.execute("SELECT series_id, seq, ts, vals FROM chunks").fetchmany
+            while batch := rows(_BACKFILL_CHUNKS):
+                minute_rows, hour_columns = _rollups(
+                    [(series_id, seq, np.frombuffer(ts, np.int64), np.frombuffer(vals))
+                     for series_id, seq, ts, vals in batch])
+                db.executemany("INSERT INTO rollup_1m VALUES (?, ?, ?, ?, ?, ?, ?)", minute_rows)
+                db.executemany(_UPSERT_HOUR, zip(*hour_columns, strict=True))
+                chunks += len(batch)
+            db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if chunks:
+            logger.info("Built the roll-ups of %d chunks in %s", chunks, self._path)
 
     def _load(self) -> tuple[int, int, int]:
         """Read the series, replay the log into open buffers; return next ids and log head."""
@@ -218,8 +518,11 @@ class SqliteReadingStore:
                 "INSERT INTO series VALUES (?, ?, ?, 0, 0, 0)",
                 [(sid, device, metric) for (device, metric), sid in plan.new_series.items()],
             )
-            db.executemany("INSERT INTO log VALUES (?, ?, ?, ?)", plan.log_rows)
+            db.executemany("INSERT INTO log VALUES (?, ?, ?, ?)", plan.log_rows())
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", plan.chunk_rows)
+            db.executemany("INSERT INTO rollup_1m VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           plan.minute_rows)
+            db.executemany(_UPSERT_HOUR, plan.hour_rows())
             db.executemany(_UPDATE_SEALED, plan.sealed)
             db.execute("COMMIT")
         except BaseException:
@@ -229,44 +532,68 @@ class SqliteReadingStore:
         self._log_head = max(self._log_head, trim_to)
         self._apply(plan, len(readings))
 
+    def _series_ids(self, readings: Sequence[ReadingTuple], plan: _WritePlan) -> list[int]:
+        """The series id of each reading; new series get ids in plan.new_series."""
+        ids: list[int | None] = list(map(self._series.get, map(_SERIES_KEY, readings)))
+        if None in ids:
+            new_series = plan.new_series
+            for i, series_id in enumerate(ids):
+                if series_id is None:
+                    key: tuple[str, str] = _SERIES_KEY(readings[i])
+                    if (assigned := new_series.get(key)) is None:
+                        assigned = new_series[key] = self._next_series_id + len(new_series)
+                    ids[i] = assigned
+        return ids  # type: ignore[return-value]  # no None left
+
     def _plan(self, readings: Sequence[ReadingTuple], now: float) -> _WritePlan:
-        plan = _WritePlan(next_id=self._next_id)
-        series, new_series, log_rows = self._series, plan.new_series, plan.log_rows
-        arrivals: dict[int, list[_LogRow]] = {}  # per series, in arrival order
-        log_id = self._next_id
-        for device_id, metric, ts, value in readings:
-            key = (device_id, metric)
-            series_id = series.get(key) or new_series.get(key)
-            if series_id is None:
-                series_id = new_series[key] = self._next_series_id + len(new_series)
-            row = (log_id, series_id, round(ts * 1000), value)
-            log_rows.append(row)
-            arrived = arrivals.get(series_id)
-            if arrived is None:
-                arrivals[series_id] = [row]
-            else:
-                arrived.append(row)
-            log_id += 1
-        plan.next_id = log_id
+        count, first_id = len(readings), self._next_id
+        plan = _WritePlan(next_id=first_id + count)
+        series = self._series_ids(readings, plan)
+        seconds = np.fromiter(map(_TS, readings), np.float64, count)  # None becomes NaN
+        valid = np.abs(seconds) < _MAX_TS_S
+        if not valid.all():
+            bad = readings[int(np.argmin(valid))]
+            raise ValueError(f"reading {bad!r}: the timestamp must be a finite number of "
+                             "epoch seconds")
+        ts = np.rint(seconds * 1000).astype(np.int64)  # rounds like round(): half to even
+        vals = np.fromiter(map(_VALUE, readings), np.float64, count)
+        plan.log_columns = (list(range(first_id, first_id + count)), series, ts.tolist(),
+                            vals.tolist())
+        by_series = np.array(series, np.int64)
+        order = np.argsort(by_series, kind="stable")
+        by_series = by_series[order]
+        heads = np.flatnonzero(np.concatenate(([True], by_series[1:] != by_series[:-1])))
+        grouped_ts, grouped_vals = ts[order], vals[order]
+        arrivals = plan.arrivals = _Arrivals(
+            by_series[heads].tolist(), [*heads.tolist(), count], order + first_id,
+            grouped_ts, grouped_vals, grouped_ts.tobytes(), grouped_vals.tobytes())
 
         aged: set[int] = set()
         for series_id, oldest in self._open.items():  # oldest first
             if now - oldest.opened_at < self._max_age:
                 break
             aged.add(series_id)
-            arrivals.setdefault(series_id, [])
-        for series_id, rows in arrivals.items():
+        bounds, size = arrivals.bounds, self._chunk_points
+        for group, series_id in enumerate(arrivals.series):
             buffer = self._open.get(series_id)
             held = len(buffer.ts) if buffer is not None else 0
-            if series_id in aged or held + len(rows) >= self._chunk_points:
-                keep_tail = series_id not in aged
-                self._plan_seal(plan, series_id, buffer, rows, now, keep_tail=keep_tail)
+            start, end = bounds[group], bounds[group + 1]
+            if series_id in aged or held + end - start >= size:
+                self._plan_seal(plan, series_id, buffer, start, end, now,
+                                keep_tail=series_id not in aged)
+                aged.discard(series_id)
             elif buffer is None:
-                fresh = _OpenBuffer(rows[0][0], now)
-                fresh.extend(rows)
+                fresh = _OpenBuffer(int(arrivals.ids[start]), now)
+                fresh.extend(arrivals.ts_packed[8 * start:8 * end],
+                             arrivals.vals_packed[8 * start:8 * end])
                 plan.opened.append((series_id, fresh))
             else:
-                plan.grown.append((buffer, rows))
+                plan.grown.append(buffer)
+                plan.grown_groups.append(group)
+        for series_id in aged:  # old buffers that got nothing new: sealed as they are
+            self._plan_seal(plan, series_id, self._open[series_id], 0, 0, now, keep_tail=False)
+        if plan.sealed_chunks:
+            plan.minute_rows, plan.hour_columns = _rollups(plan.sealed_chunks)
         return plan
 
     def _plan_seal(
@@ -274,44 +601,55 @@ class SqliteReadingStore:
         plan: _WritePlan,
         series_id: int,
         buffer: _OpenBuffer | None,
-        rows: list[_LogRow],
+        start: int,
+        end: int,
         now: float,
         *,
         keep_tail: bool,
     ) -> None:
-        """Seal the open buffer plus new rows into chunks of chunk_points, in arrival order."""
+        """Seal the open buffer plus arrivals [start, end) into chunks of chunk_points, in
+        arrival order; a short tail stays open when keep_tail."""
+        arrivals = plan.arrivals
+        assert arrivals is not None
+        ids = arrivals.ids[start:end]
+        new_ts, new_vals = arrivals.ts[start:end], arrivals.vals[start:end]
         if buffer is not None:
             plan.closed.append(series_id)
-        buffer = buffer or _OpenBuffer(rows[0][0], now)
+        else:
+            buffer = _OpenBuffer(int(ids[0]), now)
         held, size = len(buffer.ts), self._chunk_points
-        new_ts = np.array([row[2] for row in rows], np.int64)
-        new_vals = np.array([row[3] for row in rows], np.float64)
         ts = np.concatenate((np.frombuffer(buffer.ts, np.int64), new_ts))
         vals = np.concatenate((np.frombuffer(buffer.vals, np.float64), new_vals))
         sealed_id, sealed_points, span = plan.next_id - 1, 0, 0  # unless a tail stays: all
-        for start, end in pairwise([0, *range(max(held, size), len(ts), size), len(ts)]):
-            first_id = rows[start - held][0] if start >= held else buffer.first_id
-            if keep_tail and end - start < size:
-                tail = _OpenBuffer(first_id, now)
-                tail.extend(rows[start - held :])
+        for first, last in pairwise([0, *range(max(held, size), len(ts), size), len(ts)]):
+            seq = int(ids[first - held]) if first >= held else buffer.first_id
+            if keep_tail and last - first < size:
+                tail = _OpenBuffer(seq, now)
+                tail.extend(new_ts[first - held:].tobytes(), new_vals[first - held:].tobytes())
                 plan.opened.append((series_id, tail))
-                sealed_id = first_id - 1
+                sealed_id = seq - 1
                 break
-            chunk = _chunk_row(series_id, first_id, ts[start:end], vals[start:end])
+            chunk, sorted_ts, sorted_vals = _chunk_row(series_id, seq, ts[first:last],
+                                                       vals[first:last])
             plan.chunk_rows.append(chunk)
-            sealed_points += end - start
+            plan.sealed_chunks.append((series_id, seq, sorted_ts, sorted_vals))
+            sealed_points += last - first
             span = max(span, chunk[3] - chunk[1])
         plan.sealed.append((sealed_id, sealed_points, span, series_id))
 
     def _apply(self, plan: _WritePlan, written: int) -> None:
         """Make a committed write visible to query(); cheap, since readers wait for the lock."""
         opened = sorted(plan.opened, key=lambda pair: pair[1].first_id)
+        arrivals = plan.arrivals
+        assert arrivals is not None
+        bounds, ts, vals = arrivals.bounds, arrivals.ts_packed, arrivals.vals_packed
         with self._lock:
             for (device_id, metric), series_id in plan.new_series.items():
                 self._series[device_id, metric] = series_id
                 self._metrics.setdefault(device_id, []).append(metric)
-            for buffer, rows in plan.grown:
-                buffer.extend(rows)
+            for buffer, group in zip(plan.grown, plan.grown_groups, strict=True):
+                start, end = 8 * bounds[group], 8 * bounds[group + 1]
+                buffer.extend(ts[start:end], vals[start:end])
             for series_id in plan.closed:
                 del self._open[series_id]
             for _, _, span, series_id in plan.sealed:
@@ -353,6 +691,92 @@ class SqliteReadingStore:
         order = np.argsort(ts, kind="stable")[:limit]
         return list(zip((ts[order] / 1000).tolist(), vals[order].tolist(), strict=True))
 
+    def query_aggregate(
+        self, device_id: str, metric: str, start: float, end: float, every_s: float
+    ) -> list[tuple[float, float, float, float, int]]:
+        """(window start ts, min, max, mean, count) per `every_s` window with data, ascending.
+
+        Windows are aligned to the epoch, so the first may start before `start`; readings in
+        [start, end] are counted, each once. Exact wherever the raw data is still kept (see
+        docs/storage.md for ranges past raw or minute retention).
+        """
+        every_ms = round(every_s * 1000)
+        if every_ms < 1:
+            raise ValueError(f"every_s must be at least 0.001 s, not {every_s!r}")
+        lo, hi = _to_ms(start), _to_ms(end) + 1
+        with self._lock:
+            series_id = self._series.get((device_id, metric))
+            buffer = self._open.get(series_id) if series_id is not None else None
+            open_seq, open_ts, open_vals = (
+                (buffer.first_id, buffer.ts[:], buffer.vals[:]) if buffer is not None
+                else (0, array("q"), array("d")))
+        if series_id is None or lo >= hi:
+            return []
+        # One snapshot for everything read below, taken after the copy: the open buffer as
+        # copied is unsealed in it exactly when the series' sealed_id is below its first id.
+        reader = self._reader()
+        reader.execute("BEGIN")
+        try:
+            sealed_id, max_span = reader.execute(
+                "SELECT sealed_id, max_span_ms FROM series WHERE id = ?", (series_id,)).fetchone()
+            horizons = [-_FAR_MS] * len(LEVEL_MS)
+            for level, before_ms in reader.execute("SELECT level, before_ms FROM horizons"):
+                horizons[level] = before_ms
+            pieces = plan_aggregate(lo, hi, every_ms, horizons)
+            parts = [_read_piece(reader, series_id, max_span, piece) for piece in pieces]
+        finally:
+            reader.execute("COMMIT")
+        if open_ts and open_seq > sealed_id:
+            ts = np.frombuffer(open_ts, np.int64)
+            vals = np.frombuffer(open_vals, np.float64)
+            for piece in pieces:
+                low, high = piece.domain
+                inside = (ts >= low) & (ts < high)
+                parts.append(_Buckets.of_points(np.zeros(int(inside.sum()), np.int64),
+                                                ts[inside], vals[inside]))
+        if not parts:
+            return []
+        windows = _Buckets.concat(parts).merged(every_ms)
+        return list(zip((windows.start / 1000).tolist(), windows.low.tolist(),
+                        windows.high.tolist(), (windows.total / windows.count).tolist(),
+                        windows.count.tolist(), strict=True))
+
+    def prune(self, now: float) -> Pruned:
+        """Delete sealed chunks and roll-ups older than their retention at `now`.
+
+        Cut-offs are rounded down to the hour and recorded first, so that queries stop asking
+        a level for what is about to go. Deletes by index range per series, a thousand series
+        per transaction, on its own connection: write() and queries go on meanwhile. The log
+        and open buffers are never touched: a late reading older than the cut-off stays until
+        a later prune.
+        """
+        hour_ms = LEVEL_MS[HOUR]
+        kept_s = (self._retention.raw_s, self._retention.minute_s, self._retention.hour_s)
+        cutoffs = [(_to_ms(now - seconds) // hour_ms) * hour_ms for seconds in kept_s]
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for level, before_ms in db.execute("SELECT level, before_ms FROM horizons"):
+                cutoffs[level] = max(cutoffs[level], before_ms)  # a horizon never moves back
+            db.executemany("INSERT OR REPLACE INTO horizons VALUES (?, ?)", enumerate(cutoffs))
+            db.execute("COMMIT")
+            with self._lock:
+                series_ids = sorted(self._series.values())
+            totals = [0, 0, 0, 0]
+            for first in range(0, len(series_ids), _PRUNE_SERIES_PER_TRANSACTION):
+                batch = series_ids[first:first + _PRUNE_SERIES_PER_TRANSACTION]
+                counts = _prune_series(db, batch, cutoffs)
+                with self._lock:
+                    self._count -= counts[1]
+                totals = [total + count for total, count in zip(totals, counts, strict=True)]
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            db.close()
+        pruned = Pruned(*totals)
+        logger.info("Pruned %s from %s", pruned, self._path)
+        return pruned
+
     def _reader(self) -> sqlite3.Connection:
         reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
         if reader is None:
@@ -379,3 +803,49 @@ class SqliteReadingStore:
         for reader in readers:
             reader.close()
         self._db.close()
+
+
+def _read_piece(reader: sqlite3.Connection, series_id: int, max_span: int, piece: Piece
+                ) -> _Buckets:
+    """The sealed points or roll-ups of one piece (open buffers are added by the caller)."""
+    low, high = piece.domain
+    if piece.level == HOUR:
+        return _buckets_of_hours(
+            reader.execute(_SELECT_HOURS, (series_id, low, high)).fetchall())
+    if piece.level == MINUTE:
+        # A row's buckets start at most max_span + 1 minute apart (see the chunks it came from).
+        bounds = (series_id, low - max_span - LEVEL_MS[MINUTE], high - 1, low)
+        blobs = [data for (data,) in reader.execute(_SELECT_MINUTES, bounds)]
+        records = np.frombuffer(b"".join(blobs), _MINUTE_BUCKET)
+        return _Buckets.of_minutes(
+            records[(records["start"] >= low) & (records["start"] < high)])
+    parts = [_inside(ts, vals, low, high - 1) for _, _, ts, vals in
+             reader.execute(_SELECT_CHUNKS, (series_id, low - max_span, high - 1, low))]
+    ts = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, np.int64)
+    vals = np.concatenate([part[1] for part in parts]) if parts else np.zeros(0)
+    return _Buckets.of_points(np.zeros(len(ts), np.int64), ts, vals)
+
+
+def _prune_series(db: sqlite3.Connection, series_ids: list[int], cutoffs: list[int]
+                  ) -> list[int]:
+    """Delete what is past the cut-offs for some series, in one transaction; the counts
+    (chunks, readings, minute buckets, hour buckets)."""
+    raw_cutoff, minute_cutoff = cutoffs[RAW], cutoffs[MINUTE]
+    chunks = readings = minutes = 0
+    db.execute("BEGIN IMMEDIATE")
+    for series_id in series_ids:
+        deleted = db.execute(
+            "DELETE FROM chunks WHERE series_id = ? AND start_ms < ? AND end_ms < ? RETURNING n",
+            (series_id, raw_cutoff, raw_cutoff)).fetchall()
+        if deleted:
+            points = sum(n for (n,) in deleted)
+            db.execute("UPDATE series SET sealed_points = sealed_points - ? WHERE id = ?",
+                       (points, series_id))
+            chunks, readings = chunks + len(deleted), readings + points
+        minutes += sum(n for (n,) in db.execute(
+            "DELETE FROM rollup_1m WHERE series_id = ? AND start_ms < ? AND end_ms < ?"
+            " RETURNING buckets", (series_id, minute_cutoff, minute_cutoff)))
+    hours = db.executemany("DELETE FROM rollup_1h WHERE series_id = ? AND bucket_ms < ?",
+                           [(series_id, cutoffs[HOUR]) for series_id in series_ids]).rowcount
+    db.execute("COMMIT")
+    return [chunks, readings, minutes, hours]

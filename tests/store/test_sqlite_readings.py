@@ -257,7 +257,7 @@ def test_failed_write_changes_nothing_and_can_be_retried(open_store: OpenStore) 
     store.write(series("d", "t", range(3)))
     broken: list[ReadingTuple] = [*series("d", "t", range(3, 6)), ("d", "t", None, 1.0)]  # type: ignore[list-item]
 
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="timestamp"):
         store.write(broken)
     store.write(series("d", "t", range(3, 6)))
 
