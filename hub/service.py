@@ -34,6 +34,7 @@ from hub.quarantine import Quarantine
 from hub.registry import DeviceRegistry
 from hub.statedb import StateDB
 from hub.store import open_reading_store
+from hub.store.sqlite_readings import Retention, SqliteReadingStore
 from hub.store.writer import ReadingWriter
 from hub.warnings import WarningBoard
 from rules.engine import RulesEngine
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 TICK_S = 1.0
 DEVICE_FLUSH_S = 5.0
+PRUNE_EVERY_S = 3600.0
 MISSED_REPORTS_OFFLINE = 2.0
 """A device is shown offline after this many report intervals of silence."""
 
@@ -98,7 +100,9 @@ class Hub:
             open_reading_store, store.kind, data_dir=data_dir, site=self.site, url=store.url,
             org=store.org, bucket=store.bucket, database=store.database,
             token=token.get_secret_value() if token else None,
-            spill_cap_bytes=store.spill_cap_mb * 2**20)
+            spill_cap_bytes=store.spill_cap_mb * 2**20,
+            retention=Retention(store.raw_retention, store.minute_retention,
+                                store.hour_retention))
         self.store = TimedStore(raw_store, write_latency_histogram(self.metrics_registry))
         self.writer = ReadingWriter(self.store)
         self.writer.start()
@@ -204,6 +208,7 @@ class Hub:
 
     async def _tick(self) -> None:
         since_flush = 0.0
+        since_prune = PRUNE_EVERY_S  # prune once soon after start, then hourly
         while True:
             await asyncio.sleep(TICK_S)
             try:
@@ -217,8 +222,21 @@ class Hub:
                     self._mark_late_devices(now)
                     await asyncio.to_thread(self._flush_devices)
                     self._save_engine_state()
+                since_prune += TICK_S
+                if since_prune >= PRUNE_EVERY_S:
+                    since_prune = 0.0
+                    await self._prune()
             except Exception:
                 logger.exception("periodic rule evaluation failed")
+
+    async def _prune(self) -> None:
+        """Retention: raw readings, then minute and hour roll-ups, past their age."""
+        store = self.store.inner
+        if isinstance(store, SqliteReadingStore):
+            pruned = await asyncio.to_thread(store.prune, self.clock.now())
+            if pruned.readings or pruned.minute_buckets or pruned.hour_buckets:
+                logger.info("retention: pruned %d readings, %d minute and %d hour buckets",
+                            pruned.readings, pruned.minute_buckets, pruned.hour_buckets)
 
     def _save_engine_state(self) -> None:
         self.db.save_engine_state(self.clock.now(), orjson.dumps(

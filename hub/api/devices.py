@@ -10,6 +10,7 @@ from devices.site import DeviceInfo
 from hub.api.deps import HubDep
 from hub.api.schemas import DeviceOut, DevicePage, Location, ReadingPoint, ReadingsOut, SeriesOut
 from hub.service import Hub
+from rules.schema import parse_duration
 
 router = APIRouter(tags=["devices"])
 
@@ -63,6 +64,18 @@ def _find(hub: Hub, device_id: str) -> DeviceInfo:
     return device
 
 
+def _window(every: str | None) -> float | None:
+    if every is None or every == "":
+        return None
+    try:
+        seconds = parse_duration(every)
+    except ValueError as exc:
+        raise HTTPException(422, f"every={every!r}: {exc}") from None
+    if seconds < 1:
+        raise HTTPException(422, f"every={every!r}: the window must be at least 1 s")
+    return seconds
+
+
 def parse_time(value: str | None, name: str, default: float) -> float:
     """Epoch seconds, or ISO 8601 with a UTC offset."""
     if value is None or value == "":
@@ -89,6 +102,10 @@ async def readings(
     start: Annotated[str | None, Query(description="epoch seconds or ISO 8601")] = None,
     end: Annotated[str | None, Query(description="epoch seconds or ISO 8601")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_POINTS)] = MAX_POINTS,
+    every: Annotated[str | None, Query(
+        description="aggregate into windows: 60s, 5m, 1h, 1d (min, max, mean, count); "
+                    "the store answers from its 1-minute or 1-hour roll-ups when they fit")
+    ] = None,
 ) -> ReadingsOut:
     device = _find(hub, device_id)
     now = hub.clock.now()
@@ -100,8 +117,18 @@ async def readings(
         raise HTTPException(404, f"{device.kind.name} {device_id!r} has no metric {metric!r}; "
                                  f"it has: {', '.join(device.kind.metrics)}")
     metrics = [metric] if metric is not None else list(device.kind.metrics)
+    every_s = _window(every)
     series = []
     for name in metrics:
+        if every_s is not None:
+            buckets = await asyncio.to_thread(hub.store.query_aggregate, device_id, name,
+                                              t_start, t_end, every_s)
+            series.append(SeriesOut(
+                device=device_id, metric=name, unit=device.kind.metrics[name].unit,
+                start=t_start, end=t_end, truncated=len(buckets) > limit, every=every_s,
+                points=[ReadingPoint(ts=ts, value=mean, min=lo, max=hi, count=n)
+                        for ts, lo, hi, mean, n in buckets[:limit]]))
+            continue
         points = await asyncio.to_thread(hub.store.query, device_id, name, t_start, t_end,
                                          limit + 1)
         series.append(SeriesOut(

@@ -36,6 +36,10 @@ class DevicePage(BaseModel):
 class ReadingPoint(BaseModel):
     ts: float
     value: float
+    """The reading; with `every=`, the mean of the window."""
+    min: float | None = None
+    max: float | None = None
+    count: int | None = None
 
 
 class SeriesOut(BaseModel):
@@ -46,6 +50,8 @@ class SeriesOut(BaseModel):
     end: float
     points: list[ReadingPoint]
     truncated: bool
+    every: float | None = None
+    """Window in seconds when the points are aggregates (min, max, mean, count)."""
 
 
 class ReadingsOut(BaseModel):

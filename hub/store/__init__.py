@@ -7,7 +7,7 @@ from typing import Literal
 
 from devices.site import Site
 from hub.store.base import ReadingStore, ReadingTuple
-from hub.store.sqlite_readings import SqliteReadingStore
+from hub.store.sqlite_readings import Retention, SqliteReadingStore
 from hub.store.writer import ReadingWriter
 
 __all__ = [
@@ -30,11 +30,12 @@ def open_reading_store(
     database: str | None = None,
     token: str | None = None,
     spill_cap_bytes: int = 1 << 30,
+    retention: Retention | None = None,
 ) -> ReadingStore:
     """The store the config names: `data_dir/readings.db`, or InfluxDB spilling to
     `data_dir/influx-spill/` while the server is unreachable. Blocks (opens files)."""
     if kind == "sqlite":
-        return SqliteReadingStore(data_dir / "readings.db")
+        return SqliteReadingStore(data_dir / "readings.db", retention=retention or Retention())
     if url is None or bucket is None:
         raise ValueError("an influxdb reading store needs url and bucket")
     from hub.store.influx import InfluxReadingStore  # influxdb-client loads only when used

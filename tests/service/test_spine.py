@@ -208,3 +208,33 @@ async def test_partial_payload_keeps_good_metrics(hub_config: HubConfig, broker:
         assert all(s["partial"] for s in q["recent"])
     pub.disconnect()
     pub.loop_stop()
+
+
+async def test_history_aggregates_with_every(hub_config: HubConfig, broker: Broker) -> None:
+    pub = publisher(broker, "history")
+    now = time.time()
+    start = now - 600
+    async with running_hub(hub_config) as (hub, api):
+        for i in range(120):
+            pub.publish(telemetry_topic("b1-101-heat"),
+                        orjson.dumps({"ts": start + i * 5, "temperature": 20 + i % 10}), qos=1)
+
+        async def stored() -> bool:
+            return hub.pipeline.stats.messages["telemetry"] == 120
+
+        await eventually(stored, what="120 readings")
+        await hub.writer.flush()
+        body = (await api.get("/api/devices/b1-101-heat/readings",
+                              params={"metric": "temperature", "start": start - 1,
+                                      "every": "1m"})).json()
+        series = body["series"][0]
+        assert series["every"] == 60
+        assert sum(p["count"] for p in series["points"]) == 120
+        assert min(p["min"] for p in series["points"]) == 20
+        assert max(p["max"] for p in series["points"]) == 29
+        assert all(p["min"] <= p["value"] <= p["max"] for p in series["points"])
+        bad = await api.get("/api/devices/b1-101-heat/readings", params={"every": "often"})
+        assert bad.status_code == 422
+        assert "is not a duration" in bad.json()["detail"]
+    pub.disconnect()
+    pub.loop_stop()
