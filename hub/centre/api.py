@@ -1,16 +1,23 @@
 """The command centre's HTTP app: its page, the communities, drill-down, actions, warnings,
 and the live feed (server-sent events) the page listens to.
 
-    GET  /                                              the centre's page
-    GET  /api/health
+    GET  /                                              the centre's page (logs in first)
+    GET  /api/health                                    open, like the hub's
+    POST /api/login | /api/login/token | /api/logout    the hub's, on the centre's users
+    GET  /api/me | /api/users | /api/tokens | /api/audit ...   likewise (hub.api.users)
     GET  /api/communities                               each with active alerts by severity
     GET  /api/communities/{site}/alerts?state=active|all
     GET  /api/communities/{site}/alerts/{id}            the alert and its transitions here
-    POST /api/communities/{site}/alerts/{id}/ack        {user, note} -> down to the hub
-    POST /api/communities/{site}/alerts/{id}/clear      {user, note} -> down to the hub
-    POST /api/communities/{site}/alerts/{id}/escalate   {user, note} recorded at the centre
+    POST /api/communities/{site}/alerts/{id}/ack        {note} -> down to the hub
+    POST /api/communities/{site}/alerts/{id}/clear      {note} -> down to the hub
+    POST /api/communities/{site}/alerts/{id}/escalate   {note} recorded at the centre
     GET  /api/warnings | POST /api/warnings | POST /api/warnings/{id}/cancel
     GET  /api/feed                                      text/event-stream of transitions
+
+Every call but the page, the health check and logging in needs a principal, as on a hub
+(`hub.centre.access`): reads a viewer, actions a duty officer or an admin. Actions are
+recorded as `centre:<centre>/<user>` with the user logged in (a token's principal is
+`token:<name>`), never a name from the request; each is also a line of the centre's audit.
 """
 
 from __future__ import annotations
@@ -25,10 +32,15 @@ from typing import Annotated, Any, Literal
 import orjson
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.alerts import AlertError
+from hub.api import login, users
+from hub.api.deps import WebDep
+from hub.auth.settings import AuthSettings
+from hub.auth.store import AuthError
+from hub.centre.access import CentreAccess, OfficerDep, ReaderDep
 from hub.centre.board import Change
 from hub.centre.page import PAGE
 from hub.centre.service import Centre
@@ -50,14 +62,10 @@ CentreDep = Annotated[Centre, Depends(get_centre)]
 
 
 class ActionBody(BaseModel):
+    """Who acts is who is logged in: there is no user field."""
+
     model_config = ConfigDict(extra="forbid")
-    user: str = Field(min_length=1, max_length=128)
     note: str | None = Field(None, max_length=2000)
-
-
-class CancelBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    user: str = Field(min_length=1, max_length=128)
 
 
 def change_json(change: Change) -> dict[str, Any]:
@@ -88,19 +96,20 @@ def health(centre: CentreDep) -> dict[str, Any]:
 
 
 @router.get("/api/communities")
-def communities(centre: CentreDep) -> list[dict[str, Any]]:
+def communities(centre: CentreDep, _reader: ReaderDep) -> list[dict[str, Any]]:
     return centre.community_views()
 
 
 @router.get("/api/communities/{site}/alerts")
-def community_alerts(centre: CentreDep, site: str,
+def community_alerts(centre: CentreDep, _reader: ReaderDep, site: str,
                      state: Literal["active", "all"] = "active",
                      limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
     return centre.board.alerts(site, active_only=state == "active", limit=limit)
 
 
 @router.get("/api/communities/{site}/alerts/{alert_id}")
-def community_alert(centre: CentreDep, site: str, alert_id: str) -> dict[str, Any]:
+def community_alert(centre: CentreDep, _reader: ReaderDep, site: str, alert_id: str
+                    ) -> dict[str, Any]:
     alert = centre.board.alert(site, alert_id)
     if alert is None:
         raise HTTPException(404, f"no alert {alert_id!r} of community {site!r}")
@@ -108,46 +117,58 @@ def community_alert(centre: CentreDep, site: str, alert_id: str) -> dict[str, An
 
 
 @router.post("/api/communities/{site}/alerts/{alert_id}/ack", status_code=202)
-async def acknowledge(centre: CentreDep, site: str, alert_id: str, body: ActionBody
-                      ) -> dict[str, Any]:
+async def acknowledge(centre: CentreDep, web: WebDep, officer: OfficerDep, site: str,
+                      alert_id: str, body: ActionBody) -> dict[str, Any]:
     """Accepted: the hub acknowledges it, and its transition comes back on the feed."""
     with _http_errors():
-        return centre.act(site, alert_id, "ack", body.user, body.note).model_dump()
+        sent = centre.act(site, alert_id, "ack", officer.name, body.note)
+    web.auth.record(officer.name, "centre.ack", f"{site}/{alert_id}", body.note)
+    return sent.model_dump()
 
 
 @router.post("/api/communities/{site}/alerts/{alert_id}/clear", status_code=202)
-async def clear(centre: CentreDep, site: str, alert_id: str, body: ActionBody
-                ) -> dict[str, Any]:
+async def clear(centre: CentreDep, web: WebDep, officer: OfficerDep, site: str,
+                alert_id: str, body: ActionBody) -> dict[str, Any]:
     with _http_errors():
-        return centre.act(site, alert_id, "clear", body.user, body.note).model_dump()
+        sent = centre.act(site, alert_id, "clear", officer.name, body.note)
+    web.auth.record(officer.name, "centre.clear", f"{site}/{alert_id}", body.note)
+    return sent.model_dump()
 
 
 @router.post("/api/communities/{site}/alerts/{alert_id}/escalate")
-async def escalate(centre: CentreDep, site: str, alert_id: str, body: ActionBody
-                   ) -> dict[str, Any]:
+async def escalate(centre: CentreDep, web: WebDep, officer: OfficerDep, site: str,
+                   alert_id: str, body: ActionBody) -> dict[str, Any]:
     with _http_errors():
-        return centre.escalate(site, alert_id, body.user, body.note)
+        alert = centre.escalate(site, alert_id, officer.name, body.note)
+    web.auth.record(officer.name, "centre.escalate", f"{site}/{alert_id}", body.note)
+    return alert
 
 
 @router.get("/api/warnings")
-def issued(centre: CentreDep) -> list[dict[str, Any]]:
+def issued(centre: CentreDep, _reader: ReaderDep) -> list[dict[str, Any]]:
     return centre.issued()
 
 
 @router.post("/api/warnings", status_code=201)
-async def issue(centre: CentreDep, body: WarningRequest) -> dict[str, Any]:
+async def issue(centre: CentreDep, web: WebDep, officer: OfficerDep, body: WarningRequest
+                ) -> dict[str, Any]:
     with _http_errors():
-        return centre.issue(body)
+        record = centre.issue(body, officer.name)
+    web.auth.record(officer.name, "centre.warning", str(record["id"]), body.event)
+    return record
 
 
 @router.post("/api/warnings/{warning_id}/cancel")
-async def cancel(centre: CentreDep, warning_id: str, body: CancelBody) -> dict[str, Any]:
+async def cancel(centre: CentreDep, web: WebDep, officer: OfficerDep, warning_id: str
+                 ) -> dict[str, Any]:
     with _http_errors():
-        return centre.cancel(warning_id, body.user)
+        record = centre.cancel(warning_id, officer.name)
+    web.auth.record(officer.name, "centre.warning.cancel", warning_id)
+    return record
 
 
 @router.get("/api/feed")
-async def feed(centre: CentreDep) -> StreamingResponse:
+async def feed(centre: CentreDep, _reader: ReaderDep) -> StreamingResponse:
     """Every new transition at the centre, as it is stored: `data: {json}` per event."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Change | None] = asyncio.Queue(FEED_QUEUE)
@@ -184,23 +205,42 @@ async def feed(centre: CentreDep) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def create_centre_app(centre: Centre, *, manage: bool = True) -> FastAPI:
-    """`manage=False` when the caller starts and stops the centre itself."""
+async def _auth_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The hub's user routes let some `AuthError`s through (a role refused by the centre's
+    store when creating a token): answer them with their own status."""
+    assert isinstance(exc, AuthError)
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+
+def create_centre_app(centre: Centre, *, manage: bool = True,
+                      settings: AuthSettings | None = None) -> FastAPI:
+    """`manage=False` when the caller starts and stops the centre itself. `settings`: the
+    auth settings (from the environment unless given)."""
+    web = CentreAccess(centre.config.data_dir, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if manage:
-            async with centre:
+        try:
+            if manage:
+                async with centre:
+                    app.state.centre = centre
+                    yield
+            else:
                 app.state.centre = centre
                 yield
-        else:
-            app.state.centre = centre
-            yield
-        app.state.centre = None
+        finally:
+            app.state.centre = None
+            web.close()
 
     app = FastAPI(title="Shouwang command centre", version="0.1.0", lifespan=lifespan,
                   description="守望 — sub-district / city command centre (街道、市级指挥中心)")
     app.state.centre = None if manage else centre
+    # The hub's login and user routers read `app.state.web` through `WebDep`; they use only
+    # `auth`, `settings` and `throttle` of it, which `CentreAccess` has (hub.centre.access).
+    app.state.web = web
+    app.add_exception_handler(AuthError, _auth_error)
+    app.include_router(login.router)
+    app.include_router(users.router)
     app.include_router(router)
     return app
 

@@ -1,7 +1,8 @@
 # ruff: noqa: E501
 """The command centre's page: every community with its active alerts by severity, one
 community's board on a click, the same actions as a community's duty board, and a form to
-issue a warning. Live: it listens to /api/feed and refreshes what changed.
+issue a warning. Live: it listens to /api/feed and refreshes what changed. It logs in first
+(POST /api/login, the session cookie); a viewer gets the boards without the buttons.
 
 Kept as a string here so the centre needs no package data of its own.
 """
@@ -28,10 +29,18 @@ PAGE = """<!doctype html>
  form{display:grid;grid-template-columns:110px 1fr;gap:6px;align-items:center;font-size:13px}
  .banner{background:#5a1e1e;padding:4px 8px;border-radius:4px;margin:2px 0;font-size:12px}
  #status{font-size:12px;color:#9ab}
+ #login{position:fixed;inset:0;background:#10151c;display:none;align-items:center;justify-content:center}
+ #login form{width:320px;background:#18202a;padding:18px;border-radius:6px}
+ #loginError{color:#ff5c5c;grid-column:1/3}
+ body.viewer .act{display:none}
 </style></head><body>
 <header><h1 id="title">守望 · 指挥中心</h1>
-<label>值班人员 <input id="user" style="width:120px" placeholder="姓名"></label>
+<span id="who"></span><button id="logout">退出</button>
 <span id="status">连接中…</span></header>
+<div id="login"><form id="loginForm"><h2 style="grid-column:1/3">登录指挥中心</h2>
+<label>用户名</label><input name="username" autocomplete="username" required>
+<label>密码</label><input name="password" type="password" autocomplete="current-password" required>
+<span id="loginError"></span><span></span><button>登录</button></form></div>
 <main>
 <section><h2>社区</h2>
 <table><thead><tr><th>社区</th><th>网关</th><th>链路</th>
@@ -41,8 +50,8 @@ PAGE = """<!doctype html>
 <section><h2 id="boardTitle">选择一个社区</h2>
 <table><thead><tr><th>级别</th><th>报警</th><th>地点</th><th>状态</th><th>时间</th><th></th></tr></thead>
 <tbody id="board"></tbody></table>
-<h2 style="margin-top:18px">发布预警</h2>
-<form id="warn">
+<h2 style="margin-top:18px" class="act">发布预警</h2>
+<form id="warn" class="act">
 <label>社区</label><input name="sites" placeholder="留空为全部社区；或以逗号分隔的社区编号">
 <label>事件</label><input name="event" required placeholder="暴雨红色预警">
 <label>级别</label><select name="severity"><option>Extreme</option><option selected>Severe</option><option>Moderate</option><option>Minor</option></select>
@@ -57,16 +66,16 @@ PAGE = """<!doctype html>
 <script>
 const SEV={critical:"特别严重",major:"严重",minor:"较重",warning:"一般",info:"提示"};
 const STATE={active_unack:"未确认",active_ack:"已确认",cleared_unack:"已解除（未确认）",cleared_ack:"已解除"};
-let selected=null, timer=null;
+let selected=null, timer=null, me=null, feed=null;
 const $=id=>document.getElementById(id);
-$("user").value=localStorage.getItem("centreUser")||"";
-$("user").onchange=()=>localStorage.setItem("centreUser",$("user").value);
 function cell(tr,text,cls){const td=tr.insertCell();td.textContent=text??"";if(cls)td.className=cls;return td}
 function when(ts){return ts?new Date(ts*1000).toLocaleString("zh-CN",{hour12:false}):""}
-async function get(url){const r=await fetch(url);if(!r.ok)throw new Error(await r.text());return r.json()}
-async function post(url,body){const r=await fetch(url,{method:"POST",headers:{"Content-Type":"application/json"},body:JSON.stringify(body)});
+function loggedOut(){me=null;if(feed){feed.close();feed=null}$("login").style.display="flex"}
+async function get(url){const r=await fetch(url);if(r.status===401){loggedOut();throw new Error("log in")}
+ if(!r.ok)throw new Error(await r.text());return r.json()}
+async function post(url,body){const r=await fetch(url,{method:"POST",headers:{"Content-Type":"application/json","X-Requested-By":"centre-page"},body:JSON.stringify(body)});
+ if(r.status===401){loggedOut();return null}
  if(!r.ok){alert((await r.json()).detail||r.status);return null}return r.json()}
-function user(){const u=$("user").value.trim();if(!u){alert("请先填写值班人员姓名");throw new Error("no user")}return u}
 async function sites(){
  const rows=await get("/api/communities"), body=$("sites"); body.replaceChildren();
  for(const c of rows){const tr=body.insertRow();tr.className="site"+(c.id===selected?" sel":"");
@@ -89,26 +98,37 @@ async function board(){
   cell(tr,when(a.raised_at));const td=tr.insertCell();
   const base="/api/communities/"+encodeURIComponent(selected)+"/alerts/"+a.id+"/";
   for(const [label,act] of [["确认","ack"],["解除","clear"],["上报","escalate"]]){
-   const b=document.createElement("button");b.textContent=label;
-   b.onclick=async()=>{await post(base+act,{user:user(),note:null});refresh()};td.appendChild(b)}}
+   const b=document.createElement("button");b.className="act";b.textContent=label;
+   b.onclick=async()=>{await post(base+act,{note:null});refresh()};td.appendChild(b)}}
 }
 async function issued(){const rows=await get("/api/warnings"), body=$("issued");body.replaceChildren();
  for(const w of rows.slice(0,10)){const tr=body.insertRow();cell(tr,when(w.sent));cell(tr,w.request.event);
   cell(tr,(w.request.sites||["全部社区"]).join("、"));
   const td=tr.insertCell();if(w.cancelled_at){td.textContent="已撤销"}else{const b=document.createElement("button");
-   b.textContent="撤销";b.onclick=async()=>{await post("/api/warnings/"+w.id+"/cancel",{user:user()});issued()};td.appendChild(b)}}}
+   b.className="act";b.textContent="撤销";b.onclick=async()=>{await post("/api/warnings/"+w.id+"/cancel",{});issued()};td.appendChild(b)}}}
 $("warn").onsubmit=async e=>{e.preventDefault();const f=new FormData(e.target);
  const sites=(f.get("sites")||"").split(/[,，\\s]+/).filter(Boolean);
- const body={user:user(),sites:sites.length?sites:null,event:f.get("event"),severity:f.get("severity"),
+ const body={sites:sites.length?sites:null,event:f.get("event"),severity:f.get("severity"),
   headline:f.get("headline"),description:f.get("description"),instruction:f.get("instruction")||null,
   expires_minutes:Number(f.get("expires_minutes")||360),exercise:f.get("exercise")==="on"};
  if(await post("/api/warnings",body)){e.target.reset();issued()}};
 function refresh(){clearTimeout(timer);timer=setTimeout(()=>{sites();board()},150)}
-function listen(){const feed=new EventSource("/api/feed");
+function listen(){feed=new EventSource("/api/feed");
  feed.onopen=()=>{$("status").textContent="实时";refresh()};
  feed.onmessage=()=>refresh();
- feed.onerror=()=>{$("status").textContent="重连中…"}}
+ feed.onerror=()=>{$("status").textContent="重连中…";if(me)get("/api/me").catch(()=>{})}}
+function start(user){me=user;$("login").style.display="none";
+ $("who").textContent=(me.display_name||me.name)+"（"+me.role+"）";
+ document.body.classList.toggle("viewer",!me.permissions.handle_alerts);
+ sites();issued();board();if(!feed)listen()}
+$("loginForm").onsubmit=async e=>{e.preventDefault();const f=new FormData(e.target);
+ const r=await fetch("/api/login",{method:"POST",headers:{"Content-Type":"application/json"},
+  body:JSON.stringify({username:f.get("username"),password:f.get("password")})});
+ if(!r.ok){$("loginError").textContent=(await r.json()).detail||r.status;return}
+ e.target.reset();$("loginError").textContent="";start(await r.json())};
+$("logout").onclick=async()=>{await fetch("/api/logout",{method:"POST",headers:{"X-Requested-By":"centre-page"}});loggedOut()};
 get("/api/health").then(h=>{$("title").textContent="守望 · 指挥中心 "+h.centre});
-sites();issued();listen();setInterval(sites,10000);
+fetch("/api/me").then(async r=>{if(r.ok)start(await r.json());else loggedOut()});
+setInterval(()=>{if(me)sites()},10000);
 </script></body></html>
 """

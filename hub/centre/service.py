@@ -258,8 +258,9 @@ class Centre:
 
     # ------------------------------------------------------------------ warnings
 
-    def issue(self, request: WarningRequest) -> dict[str, Any]:
-        """Publish a CAP warning to the named communities (or all); returns its record."""
+    def issue(self, request: WarningRequest, user: str) -> dict[str, Any]:
+        """Publish a CAP warning to the named communities (or all); returns its record.
+        `user`: who at the centre issues it (the one logged in)."""
         unknown = [s for s in request.sites or () if self._listed and s not in self.communities]
         if unknown:
             raise AlertError(422, f"no community {', '.join(unknown)} at this centre")
@@ -270,7 +271,7 @@ class Centre:
         topics = self._publish_warning(request, document)
         record = {"id": warning_id, "identifier": identifier, "sender": self._sender().sender,
                   "sent": now, "sent_text": cap_time(now, self._sender().timezone),
-                  "by": f"centre:{self.name}/{request.user}", "topics": topics,
+                  "by": f"centre:{self.name}/{user}", "topics": topics,
                   "request": request.model_dump(mode="json"), "signed": self._signing()}
         self.db.execute("INSERT INTO issued(id, sent, by_user, warning) VALUES (?, ?, ?, ?)",
                         (warning_id, now, record["by"], orjson.dumps(record).decode()))
@@ -286,7 +287,9 @@ class Centre:
         if rows[0][1] is not None:
             raise AlertError(409, f"warning {warning_id} is already cancelled")
         record = orjson.loads(rows[0][0])
-        request = WarningRequest.model_validate(record["request"])
+        # Warnings issued before the centre had logins carry the name typed in the page.
+        request = WarningRequest.model_validate(
+            {k: v for k, v in record["request"].items() if k != "user"})
         now = self.clock.now()
         first = CapReference(record["sender"], record["identifier"], record["sent_text"])
         document = self._document(request, f"{warning_id}.cancel.{round(now * 1000)}", now,

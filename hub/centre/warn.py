@@ -64,11 +64,11 @@ class AreaRequest(BaseModel):
 
 
 class WarningRequest(BaseModel):
-    """What the centre's duty officer fills in (POST /api/warnings)."""
+    """What the centre's duty officer fills in (POST /api/warnings); who issues it is who is
+    logged in."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user: str = Field(min_length=1, max_length=128)
     sites: list[str] | None = None
     """Community ids; leave out for every community."""
     event: str = Field(min_length=1, max_length=200)

@@ -1,6 +1,7 @@
 """Three brokers on loopback — two communities' bridged to a centre's — with a hub on each
 community broker and a command centre on the centre's, as `shouwang bridge-config` and
-`shouwang command-centre` would set them up."""
+`shouwang command-centre` would set them up. The centre's HTTP client is logged in as an
+admin (`federation.api.as_user(...)` logs in someone else), as the hub's tests are."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import paho.mqtt.client as paho
 import pytest
 import yaml
 
 from devices.site import Site
+from hub.auth.roles import Role
 from hub.bridge import bridge_config
 from hub.centre.api import create_centre_app
 from hub.centre.config import load_centre_config
@@ -29,6 +30,7 @@ from simulators.fleet import Fleet, connect_publisher, publish_fleet
 from tests.conftest import DATA, Broker, Listener, free_port, mosquitto_config
 from tests.federation.capdocs import NORTH, SOUTH
 from tests.federation.certs import Signer, make_signer
+from tests.service.conftest import ADMIN, PASSWORD, HubClient
 
 SITES = {"north": NORTH, "south": SOUTH}
 CENTRE = "xuhui"
@@ -80,7 +82,7 @@ class Community:
 class Federation:
     centre_broker: Broker
     centre: Centre
-    api: httpx.AsyncClient
+    api: HubClient
     communities: dict[str, Community]
     signer: Signer
     stop_fleet: asyncio.Event
@@ -165,13 +167,25 @@ async def federation(tmp_path: Path) -> AsyncIterator[Federation]:
         centre_config = load_centre_config(centre_yaml)
         centre = await stack.enter_async_context(Centre(
             centre_config, mqtt=replace(centre_config.mqtt_options(), reconnect_max_s=2)))
-        api = await stack.enter_async_context(httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_centre_app(centre, manage=False)),
-            base_url="http://centre"))
+        api = await stack.enter_async_context(centre_client(centre))
         # The bridges are up once each has delivered its hub's retained status.
         await eventually(lambda: all(c.hub_online for c in centre.communities.values()),
                          what="both communities online at the centre")
         yield Federation(centre_broker, centre, api, communities, signer, stop_fleet)
+
+
+@contextlib.asynccontextmanager
+async def centre_client(centre: Centre) -> AsyncIterator[HubClient]:
+    """The centre's app and a client logged in to it as an admin (added to its auth.db)."""
+    app = create_centre_app(centre, manage=False)
+    auth = app.state.web.auth
+    if auth.user(ADMIN) is None:
+        auth.add_user(ADMIN, PASSWORD, Role.ADMIN)
+    try:
+        async with HubClient(app) as client:
+            yield await client.login(ADMIN)
+    finally:
+        app.state.web.close()
 
 
 async def _finish(task: asyncio.Task[None], stop: asyncio.Event) -> None:

@@ -53,7 +53,7 @@ def test_a_plain_warning_without_area_concerns_everyone() -> None:
 
 
 def test_the_centres_own_warning_is_valid_cap() -> None:
-    request = WarningRequest(user="wang", event="台风橙色预警", headline="台风将于今夜登陆",
+    request = WarningRequest(event="台风橙色预警", headline="台风将于今夜登陆",
                              description="请做好防风准备", sites=["north"],
                              headline_en="Typhoon tonight", description_en="Prepare")
     data = render_warning(request, CentreSender("centre@xuhui", "徐汇指挥中心"),

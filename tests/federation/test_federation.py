@@ -9,6 +9,7 @@ from collections import Counter
 
 import orjson
 
+from hub.auth.roles import Role
 from hub.centre.service import Centre
 from hub.service import Hub
 from tests.conftest import publisher
@@ -60,9 +61,14 @@ async def test_alerts_reach_the_centre_and_acks_come_back(federation: Federation
             for c in communities] == [("north", 1, True, True), ("south", 1, True, True)]
     board = (await federation.api.get("/api/communities/north/alerts")).json()
     assert [a["id"] for a in board] == [north_alert["id"]]
-    r = await federation.api.post(f"/api/communities/north/alerts/{north_alert['id']}/ack",
-                                  json={"user": "wang", "note": "派人核实"})
-    assert r.status_code == 202, r.text
+    async with federation.api.as_user("wang", Role.DUTY_OFFICER) as wang:
+        r = await wang.post(f"/api/communities/north/alerts/{north_alert['id']}/ack",
+                            json={"note": "派人核实"})
+        assert r.status_code == 202, r.text
+        south_alert = next(a for site, a in centre.board.active if site == "south")
+        escalated = await wang.post(f"/api/communities/south/alerts/{south_alert}/escalate",
+                                    json={"note": "请区应急局支援"})
+    assert escalated.json()["centre_escalated_by"] == "centre:xuhui/wang"
 
     def acked_at_the_hub() -> bool:
         record = north.hub.db.alert(north_alert["id"])
@@ -75,16 +81,11 @@ async def test_alerts_reach_the_centre_and_acks_come_back(federation: Federation
     await eventually(lambda: centre.board.active[("north", north_alert["id"])]["state"] ==
                      "active_ack", timeout=BOUND_S, what="active_ack back at the centre")
     again = await federation.api.post(
-        f"/api/communities/north/alerts/{north_alert['id']}/ack", json={"user": "li"})
+        f"/api/communities/north/alerts/{north_alert['id']}/ack", json={})
     assert again.status_code == 409
     detail = (await federation.api.get(
         f"/api/communities/north/alerts/{north_alert['id']}")).json()
     assert [t["transition"] for t in detail["transitions"]][:1] == ["raised"]
-    south_alert = next(alert_id for site, alert_id in centre.board.active if site == "south")
-    escalated = await federation.api.post(
-        f"/api/communities/south/alerts/{south_alert}/escalate",
-        json={"user": "wang", "note": "请区应急局支援"})
-    assert escalated.json()["centre_escalated_by"] == "centre:xuhui/wang"
 
     # Roll-ups: the hub sends what it has when it stops (and once a minute otherwise).
     await north.hub.stop()
@@ -109,7 +110,7 @@ async def test_warnings_from_above_reach_every_covered_community(
 
     # 1. To every community (shouwang/cap/all), an area covering both: signed by the centre.
     everyone = await federation.api.post("/api/warnings", json={
-        "user": "wang", "event": "暴雨红色预警", "severity": "Extreme",
+        "event": "暴雨红色预警", "severity": "Extreme",
         "headline": "暴雨红色预警：3小时内降雨量将达100毫米以上",
         "description": "强降雨", "instruction": "请立即转移低洼地带人员",
         "area": {"description": "徐汇区", "circles": [circle_around(NORTH, 20)]}})
@@ -136,7 +137,7 @@ async def test_warnings_from_above_reach_every_covered_community(
     # 2. An area around north only: south judges it and stays silent.
     assert south.hub.federation is not None
     await federation.api.post("/api/warnings", json={
-        "user": "wang", "event": "高温橙色预警", "headline": "高温", "description": "37度以上",
+        "event": "高温橙色预警", "headline": "高温", "description": "37度以上",
         "area": {"description": "北片", "circles": [circle_around(NORTH, 2)]}})
     await eventually(lambda: len(spoken("north")) == 2, timeout=BOUND_S,
                      what="the north-only warning at north")
@@ -146,7 +147,7 @@ async def test_warnings_from_above_reach_every_covered_community(
 
     # 3. Addressed to named communities: only south's topic, only south.
     await federation.api.post("/api/warnings", json={
-        "user": "wang", "sites": ["south"], "event": "大风蓝色预警", "headline": "大风",
+        "sites": ["south"], "event": "大风蓝色预警", "headline": "大风",
         "description": "阵风8级", "severity": "Moderate"})
     await eventually(lambda: len(spoken("south")) == 2, timeout=BOUND_S, what="south-only")
     await asyncio.sleep(0.3)
@@ -165,7 +166,9 @@ async def test_warnings_from_above_reach_every_covered_community(
 
     # 5. The centre cancels the first: it ends everywhere, and residents hear so.
     first = everyone.json()
-    r = await federation.api.post(f"/api/warnings/{first['id']}/cancel", json={"user": "li"})
+    assert first["by"] == "centre:xuhui/admin"
+    async with federation.api.as_user("li", Role.DUTY_OFFICER) as li:
+        r = await li.post(f"/api/warnings/{first['id']}/cancel")
     assert r.status_code == 200, r.text
 
     def ended(community: Community) -> bool:

@@ -22,6 +22,7 @@ from hub.service import Hub
 from tests.conftest import DATA, Broker, Listener, free_port, publisher, wait_for_port
 from tests.federation.capdocs import NORTH, area, cap_xml, circle_around, info
 from tests.federation.conftest import eventually, site_file
+from tests.service.conftest import admin_env, http_login
 
 SHOUWANG = [sys.executable, "-m", "hub.cli"]
 
@@ -186,7 +187,8 @@ def test_command_centre_command(tmp_path: Path, broker: Broker) -> None:
         "mqtt": {"host": broker.host, "port": broker.port},
         "http": {"port": http_port}, "data": "centre-data"}), encoding="utf-8")
     process = subprocess.Popen([*SHOUWANG, "command-centre", "--config", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=admin_env())
     try:
         wait_for_port(http_port, timeout=20)
         base = f"http://127.0.0.1:{http_port}"
@@ -194,12 +196,14 @@ def test_command_centre_command(tmp_path: Path, broker: Broker) -> None:
         while not httpx.get(f"{base}/api/health").json()["mqtt_connected"]:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert "指挥中心" in httpx.get(base).text
+        assert "指挥中心" in httpx.get(base).text  # the page (it logs in first)
+        assert httpx.get(f"{base}/api/communities").status_code == 401
+        client = http_login(http_port)  # the admin from SHOUWANG_ADMIN_PASSWORD
         alert = {"id": "a1", "rule": "smoke_alarm", "category": "fire", "severity": "major",
                  "state": "active_unack", "active": True, "raised_at": time.time(),
                  "updated_at": time.time(), "message": {"zh": "烟感报警", "en": "Smoke"},
                  "place": "b1/f1/101"}
-        with httpx.stream("GET", f"{base}/api/feed", timeout=10) as events:
+        with client.stream("GET", "/api/feed", timeout=10) as events:
             lines = events.iter_lines()
             assert next(lines) == ": connected"
             pub = publisher(broker, "north-hub")
@@ -209,10 +213,12 @@ def test_command_centre_command(tmp_path: Path, broker: Broker) -> None:
             pub.disconnect()
             event = next(line for line in lines if line.startswith("data: "))
         assert json.loads(event[6:])["alert"]["id"] == "a1"
-        (north,) = httpx.get(f"{base}/api/communities").json()
+        (north,) = client.get("/api/communities").json()
+        client.close()
         assert (north["name"], north["active"]["major"]) == ("北苑社区", 1)
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert (tmp_path / "centre-data" / "centre.db").exists()
+    assert (tmp_path / "centre-data" / "auth.db").exists()
