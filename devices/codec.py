@@ -18,7 +18,7 @@ from enum import StrEnum
 
 import orjson
 
-from devices.catalog import ValueType
+from devices.catalog import CATALOG, ValueType
 from devices.messages import Availability, DeviceEvent, Telemetry
 from devices.site import DeviceInfo
 
@@ -106,52 +106,71 @@ def parse_ts(raw: object, received: float) -> float:
     return ts
 
 
+# Per kind and metric: (is it true/false, lowest, highest) — looked up once per field on the
+# hot path instead of walking MetricSpec attributes and enum members for every message.
+_LIMITS: dict[str, dict[str, tuple[bool, float, float]]] = {
+    kind.name: {m.name: (m.type is ValueType.BOOL,
+                         -math.inf if m.low is None else m.low,
+                         math.inf if m.high is None else m.high)
+                for m in kind.metrics.values()}
+    for kind in CATALOG.values()
+}
+
+
 def decode_telemetry(
     device: DeviceInfo, payload: bytes, received: float
 ) -> tuple[Telemetry, list[FieldProblem]]:
     """Raises DecodeError when nothing usable is in the payload."""
     data = _load_object(payload)
-    ts = parse_ts(data.get("ts"), received)
-    metrics = device.kind.metrics
+    raw_ts = data.pop("ts", None)
+    if (type(raw_ts) is float or type(raw_ts) is int) and (
+            EARLIEST_TS <= raw_ts <= received + MAX_CLOCK_SKEW_S):
+        ts = float(raw_ts)
+    else:
+        ts = parse_ts(raw_ts, received)
+    limits = _LIMITS[device.kind.name]
     values: list[tuple[str, float]] = []
     problems: list[FieldProblem] = []
     for name, raw in data.items():
-        if name == "ts":
-            continue
-        spec = metrics.get(name)
-        if spec is None:
-            problems.append(FieldProblem(
-                Reason.UNKNOWN_METRIC,
-                f"{device.kind.name} has no metric {name!r} (has: {', '.join(metrics)})"))
-            continue
-        if spec.type is ValueType.BOOL:
-            if raw is True or raw is False:
-                values.append((name, 1.0 if raw else 0.0))
-            else:
-                problems.append(FieldProblem(
-                    Reason.WRONG_TYPE, f"{name} must be true/false, got {_show(raw)}"))
-            continue
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            problems.append(FieldProblem(
-                Reason.WRONG_TYPE, f"{name} must be a number, got {_show(raw)}"))
-            continue
-        value = float(raw)
-        if not math.isfinite(value):
-            problems.append(FieldProblem(Reason.NOT_FINITE, f"{name} is {raw!r}"))
-        elif (spec.low is not None and value < spec.low) or (
-                spec.high is not None and value > spec.high):
-            low = "" if spec.low is None else f"{spec.low:g}"
-            high = "" if spec.high is None else f"{spec.high:g}"
-            problems.append(FieldProblem(
-                Reason.OUT_OF_RANGE, f"{name}={value:g} {spec.unit} outside {low}..{high}"))
-        else:
-            values.append((name, value))
+        limit = limits.get(name)
+        if limit is not None:
+            is_bool, low, high = limit
+            t = type(raw)
+            if is_bool:
+                if t is bool:
+                    values.append((name, 1.0 if raw else 0.0))
+                    continue
+            elif (t is float or t is int) and low <= raw <= high:  # type: ignore[operator]
+                values.append((name, float(raw)))  # type: ignore[arg-type]
+                continue
+        problems.append(_field_problem(device, name, raw))
     if not values:
         if problems:
             first = problems[0]
             raise DecodeError(first.reason, "; ".join(p.detail for p in problems))
         raise DecodeError(Reason.NO_METRICS, "telemetry carries no metric")
     return Telemetry(device.id, ts, tuple(values)), problems
+
+
+def _field_problem(device: DeviceInfo, name: str, raw: object) -> FieldProblem:
+    """Why a field was not taken (the slow path: only bad fields come here)."""
+    metrics = device.kind.metrics
+    spec = metrics.get(name)
+    if spec is None:
+        return FieldProblem(Reason.UNKNOWN_METRIC,
+                            f"{device.kind.name} has no metric {name!r} "
+                            f"(has: {', '.join(metrics)})")
+    if spec.type is ValueType.BOOL:
+        return FieldProblem(Reason.WRONG_TYPE, f"{name} must be true/false, got {_show(raw)}")
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return FieldProblem(Reason.WRONG_TYPE, f"{name} must be a number, got {_show(raw)}")
+    value = float(raw)
+    if not math.isfinite(value):
+        return FieldProblem(Reason.NOT_FINITE, f"{name} is {raw!r}")
+    low = "" if spec.low is None else f"{spec.low:g}"
+    high = "" if spec.high is None else f"{spec.high:g}"
+    return FieldProblem(Reason.OUT_OF_RANGE,
+                        f"{name}={value:g} {spec.unit} outside {low}..{high}")
 
 
 def decode_event(device: DeviceInfo, payload: bytes, received: float) -> DeviceEvent:

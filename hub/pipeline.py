@@ -38,6 +38,8 @@ from rules.engine import Decision, RulesEngine
 logger = logging.getLogger(__name__)
 
 _TOPIC_CACHE_LIMIT = 200_000
+# Enum members looked up once: `Channel.TELEMETRY` is a descriptor access on every use.
+_TELEMETRY, _EVENT = Channel.TELEMETRY, Channel.EVENT
 
 
 @dataclass(slots=True)
@@ -66,36 +68,45 @@ class IngestPipeline:
         """Decode and evaluate a batch; return the readings to store. Never raises for input."""
         readings: list[ReadingTuple] = []
         decoded: list[DeviceMessage] = []
-        counts = self.stats.messages
-        registry = self._registry
+        n_telemetry = n_events = n_availability = 0
+        topics, registry, heard = self._topics, self._registry, self._registry.heard
+        add_reading, add_decoded = readings.append, decoded.append
         for topic, payload, received in batch:
-            route = self._topics.get(topic) or self._route(topic, payload, received)
+            route = topics.get(topic) or self._route(topic, payload, received)
             if route is None:
                 continue
             device, channel = route
             try:
-                if channel is Channel.TELEMETRY:
+                if channel is _TELEMETRY:
                     telemetry, problems = decode_telemetry(device, payload, received)
-                    for problem in problems:
-                        self._quarantine.add(received, topic, problem.reason, problem.detail,
-                                             payload, device.id, partial=True)
+                    if problems:
+                        for problem in problems:
+                            self._quarantine.add(received, topic, problem.reason,
+                                                 problem.detail, payload, device.id,
+                                                 partial=True)
                     ts, device_id = telemetry.ts, device.id
                     for metric, value in telemetry.values:
-                        readings.append((device_id, metric, ts, value))
-                    registry.heard(device_id, received)
-                    decoded.append(telemetry)
-                elif channel is Channel.EVENT:
+                        add_reading((device_id, metric, ts, value))
+                    heard(device_id, received)
+                    add_decoded(telemetry)
+                    n_telemetry += 1
+                elif channel is _EVENT:
                     event = decode_event(device, payload, received)
-                    registry.heard(device.id, received)
-                    decoded.append(event)
+                    heard(device.id, received)
+                    add_decoded(event)
+                    n_events += 1
                 else:
                     availability = decode_availability(device.id, payload, received)
                     registry.set_online(device.id, availability.online, received)
-                    decoded.append(availability)
+                    add_decoded(availability)
+                    n_availability += 1
             except DecodeError as exc:
                 self._quarantine.add(received, topic, exc.reason, exc.detail, payload, device.id)
                 continue
-            counts[channel.value] += 1
+        messages = self.stats.messages
+        messages["telemetry"] += n_telemetry
+        messages["event"] += n_events
+        messages["availability"] += n_availability
         if self._vendor_inbox:
             self._ingest_vendor(readings, decoded)
         self.stats.readings += len(readings)

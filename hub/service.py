@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 TICK_S = 1.0
 DEVICE_FLUSH_S = 5.0
 PRUNE_EVERY_S = 3600.0
+SWITCH_INTERVAL_S = 0.0005
 MISSED_REPORTS_OFFLINE = 2.0
 """A device is shown offline after this many report intervals of silence."""
 
@@ -90,6 +92,10 @@ class Hub:
         await self.stop()
 
     async def start(self) -> None:
+        # paho's network thread makes a syscall per packet part and must win the GIL back
+        # after each; with the store writer busy, the default 5 ms switch interval starves
+        # it (measured: ingest stalls in `_sock_recv`). A shorter interval keeps it fed.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         data_dir: Path = self.config.data_dir
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         now = self.clock.now()
