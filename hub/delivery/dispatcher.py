@@ -70,13 +70,15 @@ class Dispatcher:
             self._wake.clear()
             now = self._clock.now()
             try:
-                due = await asyncio.to_thread(self._db.due_deliveries, now)
-                for group in await asyncio.to_thread(self._groups, due):
+                # Indexed look-ups of a few rows: cheaper on the loop than a thread hop, which
+                # waits for the GIL behind ingest (it cost tens of ms at p99 under load).
+                due = self._db.due_deliveries(now)
+                for group in self._groups(due):
                     self._in_flight.update(d.id for d in group if d.id is not None)
                     task = asyncio.create_task(self._deliver(group))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                next_due = await asyncio.to_thread(self._db.next_due)
+                next_due = self._db.next_due()
             except Exception:
                 logger.exception("outbox scan failed; retrying")
                 next_due = None
@@ -115,7 +117,7 @@ class Dispatcher:
             if len(rows) > 1:
                 notification = replace(notification, count=len({d.alert_id for d in rows}))
             result = await self._send(first, notification)
-            await asyncio.to_thread(self._record, rows, result)
+            self._record(rows, result)
         except Exception:
             logger.exception("delivery of %s failed unexpectedly; will retry", ids)
         finally:
