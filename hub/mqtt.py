@@ -240,7 +240,7 @@ class MqttLink:
         if self._connected.is_set():
             self._client.subscribe(topic, qos)
 
-    async def next_batch(self, max_messages: int = 1_000) -> list[RawMessage]:
+    async def next_batch(self, max_messages: int = 5_000) -> list[RawMessage]:
         """Wait for messages and return up to `max_messages` of them, oldest first."""
         while not self._inbox:
             await self._wake.wait()
