@@ -26,6 +26,8 @@ from typing import Any, cast
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.mqttsock import BufferedSocket
+
 logger = logging.getLogger(__name__)
 
 RawMessage = tuple[str, bytes, float]
@@ -72,6 +74,13 @@ class LinkStats:
     inbox_waits: int = 0
 
 
+class _BufferedClient(paho.Client):
+    """paho with a read buffer under its socket (see hub.mqttsock)."""
+
+    def _create_socket(self) -> Any:
+        return BufferedSocket(super()._create_socket())
+
+
 class MqttLink:
     """`async with MqttLink(options) as link:` connects; leaving disconnects."""
 
@@ -96,7 +105,7 @@ class MqttLink:
 
     def _make_client(self) -> paho.Client:
         o = self.options
-        client = paho.Client(
+        client = _BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=o.client_id,
             clean_session=not o.persistent_session,
