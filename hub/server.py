@@ -13,7 +13,7 @@ from hub.api.app import create_app
 from hub.service import Hub
 
 
-class _Server(uvicorn.Server):
+class SignalAwareServer(uvicorn.Server):
     """uvicorn re-raises SIGINT/SIGTERM after shutting down, which would turn a clean stop
     into a KeyboardInterrupt mid-way through the hub's own shutdown. We take the signals
     ourselves and let `serve()` return, so the hub drains and closes its stores."""
@@ -42,4 +42,4 @@ async def serve(hub: Hub, host: str, port: int) -> None:
     """Until SIGINT or SIGTERM; then return so the caller can stop the hub cleanly."""
     config = uvicorn.Config(create_app(hub, manage=False), host=host, port=port,
                             log_level="warning", lifespan="on")
-    await _Server(config).serve()
+    await SignalAwareServer(config).serve()

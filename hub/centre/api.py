@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -45,6 +44,7 @@ from hub.centre.board import Change
 from hub.centre.page import PAGE
 from hub.centre.service import Centre
 from hub.centre.warn import WarningRequest
+from hub.server import SignalAwareServer
 
 router = APIRouter()
 FEED_QUEUE = 10_000
@@ -245,32 +245,8 @@ def create_centre_app(centre: Centre, *, manage: bool = True,
     return app
 
 
-class _Server(uvicorn.Server):
-    """Take SIGINT/SIGTERM ourselves so `serve_centre` returns and the centre stops cleanly
-    (the hub's server does the same, hub/server.py)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._request_exit)
-                installed.append(sig)
-        try:
-            yield
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-    def _request_exit(self) -> None:
-        if self.should_exit:
-            self.force_exit = True
-        self.should_exit = True
-
-
 async def serve_centre(centre: Centre, host: str, port: int) -> None:
     # The live feed never ends by itself: on shutdown give open streams 2 s, then close them.
     config = uvicorn.Config(create_centre_app(centre, manage=False), host=host, port=port,
                             log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
-    await _Server(config).serve()
+    await SignalAwareServer(config).serve()
