@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -29,7 +29,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devices.site import Site, load_site, site_from_data
-from devices.yamlsource import ConfigError, format_path, parse_yaml, validation_error
+from devices.topics import hub_status_topic
+from devices.yamlsource import ConfigError, LineMap, format_path, parse_yaml, validation_error
 from hub.delivery.config import DeliverySpec, Role
 from hub.delivery.receivers import ReceiverError, build_policy
 from hub.mqtt import MqttOptions, TlsOptions
@@ -37,6 +38,9 @@ from rules.routing import Policy
 from rules.schema import Rule, Severity, check_unique, load_pack, parse_duration
 
 BUILTIN_PACKS = ("fire", "gas", "flood", "elderly_care", "video", "equipment", "power")
+
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
 class _Spec(BaseModel):
@@ -58,6 +62,19 @@ class MqttConfig(_Spec):
     tls: TlsConfig | None = None
     keepalive: int = Field(30, ge=5, le=3600)
     max_inbox: int = Field(100_000, ge=100)
+
+    def options(self, password: SecretStr | None, *, client_id: str | None = None,
+                will_topic: str | None = None) -> MqttOptions:
+        """The link options this section describes, with the secret from the environment."""
+        tls = None
+        if self.tls is not None:
+            tls = TlsOptions(self.tls.ca_file, self.tls.cert_file, self.tls.key_file,
+                             self.tls.insecure)
+        return MqttOptions(
+            host=self.host, port=self.port, client_id=client_id or self.client_id,
+            username=self.username,
+            password=password.get_secret_value() if password else None, tls=tls,
+            keepalive=self.keepalive, max_inbox=self.max_inbox, will_topic=will_topic)
 
 
 _YEARS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*y\s*")
@@ -264,21 +281,12 @@ class HubConfig:
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
     def mqtt_options(self) -> MqttOptions:
-        m = self.spec.mqtt
-        password = self.secrets.mqtt_password
-        tls = None
-        if m.tls is not None:
-            tls = TlsOptions(m.tls.ca_file, m.tls.cert_file, m.tls.key_file, m.tls.insecure)
-        return MqttOptions(
-            host=m.host, port=m.port, client_id=m.client_id, username=m.username,
-            password=password.get_secret_value() if password else None, tls=tls,
-            keepalive=m.keepalive, max_inbox=m.max_inbox,
-            will_topic=f"shouwang/{self.site.id}/hub/status",
-        )
+        return self.spec.mqtt.options(self.secrets.mqtt_password,
+                                      will_topic=hub_status_topic(self.site.id))
 
 
-def load_config(path: Path, secrets: HubSecrets | None = None) -> HubConfig:
-    """Read the config file, its site and its rule packs. Raises ConfigError (file:line)."""
+def read_config_file(path: Path, model: type[SpecT]) -> tuple[SpecT, LineMap]:
+    """Read and validate a YAML config file; every error is a ConfigError with file:line."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -286,9 +294,15 @@ def load_config(path: Path, secrets: HubSecrets | None = None) -> HubConfig:
         raise ConfigError(source, None, "", f"cannot read config: {exc.strerror}") from None
     data, lines = parse_yaml(text, source)
     try:
-        spec = HubConfigSpec.model_validate(data)
+        return model.model_validate(data), lines
     except ValidationError as exc:
         raise validation_error(exc, source, lines) from None
+
+
+def load_config(path: Path, secrets: HubSecrets | None = None) -> HubConfig:
+    """Read the config file, its site and its rule packs. Raises ConfigError (file:line)."""
+    source = str(path)
+    spec, lines = read_config_file(path, HubConfigSpec)
     base = path.parent
     if isinstance(spec.site, str):
         site_path = base / spec.site

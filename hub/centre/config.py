@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from devices.site import LocationSpec
-from devices.yamlsource import ConfigError, parse_yaml, validation_error
-from hub.config import HttpConfig, HubSecrets, MqttConfig
-from hub.mqtt import MqttOptions, TlsOptions
+from devices.yamlsource import ConfigError
+from hub.config import HttpConfig, HubSecrets, MqttConfig, read_config_file
+from hub.mqtt import MqttOptions
 
 _NAME = r"^[A-Za-z0-9_\-]{1,64}$"
 
@@ -91,29 +91,16 @@ class CentreConfig:
 
     def mqtt_options(self) -> MqttOptions:
         m = self.spec.mqtt
-        password = self.secrets.mqtt_password
-        tls = None
-        if m.tls is not None:
-            tls = TlsOptions(m.tls.ca_file, m.tls.cert_file, m.tls.key_file, m.tls.insecure)
+        # The hub's default client id would collide with a hub on the same broker.
         client_id = m.client_id if m.client_id != "shouwang-hub" else \
             f"shouwang-centre-{self.name}"
-        return MqttOptions(host=m.host, port=m.port, client_id=client_id, username=m.username,
-                           password=password.get_secret_value() if password else None,
-                           tls=tls, keepalive=m.keepalive, max_inbox=m.max_inbox)
+        return m.options(self.secrets.mqtt_password, client_id=client_id)
 
 
 def load_centre_config(path: Path, secrets: HubSecrets | None = None) -> CentreConfig:
     """Raises ConfigError (file:line) for anything wrong in the file."""
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(source, None, "", f"cannot read config: {exc.strerror}") from None
-    data, lines = parse_yaml(text, source)
-    try:
-        spec = CentreConfigSpec.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, source, lines) from None
+    spec, lines = read_config_file(path, CentreConfigSpec)
     ids = [c.id for c in spec.centre.communities]
     for i, community in enumerate(spec.centre.communities):
         if ids.index(community.id) != i:
