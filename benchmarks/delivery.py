@@ -30,7 +30,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.mqttload import free_port, mosquitto, publish_packet, start_paced_publisher
+from benchmarks.mqttload import (
+    free_port,
+    mosquitto,
+    publish_packet,
+    start_paced_publisher,
+    wait_for_hub,
+)
 from devices.site import load_site
 from devices.topics import Channel, device_topic
 from simulators.signals import normal_values
@@ -125,16 +131,7 @@ def main() -> None:
         listener.loop_start()
         api = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=5)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if api.get("/api/health").json()["mqtt_connected"]:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("hub did not start")
-                time.sleep(0.2)
+            wait_for_hub(api, hub)
             rng = np.random.default_rng(3)
             others = [d for d in site.devices.values() if d.kind.name != "water_leak"]
             background = [publish_packet(

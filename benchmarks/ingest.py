@@ -35,6 +35,7 @@ from benchmarks.mqttload import (
     rate_10_90,
     start_bare_subscriber,
     start_publisher,
+    wait_for_hub,
 )
 from devices.site import Site, load_site
 from devices.topics import Channel, device_topic
@@ -93,16 +94,7 @@ def run_hub(workdir: Path, broker_port: int, qos: int, stream: bytes, count: int
                             "--config", str(config)], cwd=workdir)
     api = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=5)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if api.get("/api/health").json()["mqtt_connected"]:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("hub did not come up")
-            time.sleep(0.2)
+        wait_for_hub(api, hub)
         time.sleep(0.5)  # subscription acknowledged
         proc = psutil.Process(hub.pid)
         idle_rss = proc.memory_info().rss

@@ -18,7 +18,9 @@ import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
+import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -208,3 +210,19 @@ def start_paced_publisher(port: int, packets: list[bytes], rate: float,
     process = ctx.Process(target=_publish_paced, args=(port, packets, rate, client_id, stop_r))
     process.start()
     return process, stop_w
+
+
+def wait_for_hub(api: httpx.Client, hub: subprocess.Popen[Any], timeout: float = 60.0
+                 ) -> None:
+    """Until the hub under test answers /api/health connected to its broker."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if api.get("/api/health").json()["mqtt_connected"]:
+                return
+        except httpx.TransportError:
+            pass
+        if hub.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"hub did not come up in {timeout:.0f} s "
+                               f"(exit code {hub.poll()})")
+        time.sleep(0.2)

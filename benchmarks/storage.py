@@ -57,6 +57,7 @@ from benchmarks.mqttload import (
     rate_10_90,
     start_bare_subscriber,
     start_publisher,
+    wait_for_hub,
 )
 from devices.catalog import ValueType
 from devices.site import Site, load_site
@@ -335,16 +336,7 @@ def run_hub(workdir: Path, tag: str, store: dict[str, object], stream: bytes, me
                                 "--config", str(config)], cwd=workdir)
         api = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=5)
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if api.get("/api/health").json()["mqtt_connected"]:
-                        break
-                except httpx.TransportError:
-                    pass
-                if hub.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"hub ({tag}) did not come up")
-                time.sleep(0.2)
+            wait_for_hub(api, hub, timeout=180)
             up_s = time.perf_counter() - started
             time.sleep(0.5)  # subscription acknowledged
             publisher, sent = start_publisher(broker_port, stream, f"pub-{tag}")
