@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import time
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from hub.config import HubConfig, HubSecrets, load_config
-from hub.mqtt import MqttError
+from hub.mqtt import MqttError, MqttLink, MqttOptions
 from hub.service import Hub
 from tests.conftest import DATA, Broker, free_port, mosquitto_config, publisher, wait_for_port
 from tests.service.conftest import eventually, running_hub
@@ -133,3 +134,27 @@ async def test_hub_rides_out_a_broker_restart(hub_config: HubConfig, broker: Bro
         await eventually(alerted, what="alert after the broker came back")
         pub.disconnect()
         pub.loop_stop()
+
+
+async def test_a_busy_inbox_still_lets_the_loop_turn() -> None:
+    """Under sustained load the inbox is never empty; each batch must still let other tasks
+    (the dispatcher, timers, the API) run, or they wait until ingest catches up."""
+    link = MqttLink(MqttOptions())
+    link._inbox.extend(("t", b"{}", 0.0) for _ in range(10))  # as the paho thread would
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_task())
+    try:
+        seen = []
+        for _ in range(5):
+            seen.append(turns)
+            await link.next_batch(max_messages=2)
+        assert seen == sorted(set(seen)), f"the other task ran between batches: {seen}"
+    finally:
+        task.cancel()
