@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     not_before REAL NOT NULL, created REAL NOT NULL, sent_at REAL, detail TEXT,
     fallback_of INTEGER);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, not_before);
+CREATE INDEX IF NOT EXISTS deliveries_due_by_receiver ON deliveries(state, receiver, not_before);
 CREATE INDEX IF NOT EXISTS deliveries_by_alert ON deliveries(alert_id);
 CREATE TABLE IF NOT EXISTS drills (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, started REAL NOT NULL, started_by TEXT NOT NULL,
@@ -264,12 +265,13 @@ class StateDB:
             self._insert_deliveries(deliveries)
             self._db.execute("COMMIT")
 
-    def due_deliveries(self, now: float, limit: int = 500) -> list[Delivery]:
+    def due_deliveries(self, now: float, *, receiver: str, limit: int) -> list[Delivery]:
+        """A receiver's pending rows due by `now`, oldest first."""
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM deliveries "  # noqa: S608
-                "WHERE state = 'pending' AND not_before <= ? ORDER BY not_before, id LIMIT ?",
-                (now, limit)).fetchall()
+                "WHERE state = 'pending' AND receiver = ? AND not_before <= ? "
+                "ORDER BY not_before, id LIMIT ?", (receiver, now, limit)).fetchall()
         return [_delivery(r) for r in rows]
 
     def pending_in_group(self, group_key: str) -> list[Delivery]:
@@ -279,10 +281,18 @@ class StateDB:
                 "WHERE state = 'pending' AND group_key = ? ORDER BY id", (group_key,)).fetchall()
         return [_delivery(r) for r in rows]
 
-    def next_due(self) -> float | None:
+    def pending_receivers(self) -> set[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT receiver FROM deliveries WHERE state = 'pending'").fetchall()
+        return {r[0] for r in rows}
+
+    def next_due(self, after: float) -> float | None:
+        """When the next pending row falls due, of those not due yet at `after`."""
         with self._lock:
             row = self._db.execute(
-                "SELECT MIN(not_before) FROM deliveries WHERE state = 'pending'").fetchone()
+                "SELECT MIN(not_before) FROM deliveries WHERE state = 'pending' "
+                "AND not_before > ?", (after,)).fetchone()
         return row[0] if row else None
 
     def update_deliveries(self, ids: list[int], *, state: str, attempts: int,

@@ -54,11 +54,17 @@ class Dispatcher:
         self._clock = clock
         self._retry_first_s = retry_first_s
         self._retry_max_s = retry_max_s
-        self._limits = {name: asyncio.Semaphore(policies.get(name, ReceiverPolicy()).concurrency)
+        self._limits = {name: policies.get(name, ReceiverPolicy()).concurrency
                         for name in channels}
+        self._busy: dict[str, int] = dict.fromkeys(channels, 0)
+        """Sends under way per receiver: rows are taken from the outbox only when there is
+        room, so a slow receiver's backlog stays in the outbox and never stands in front of
+        another receiver's messages."""
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._orphans_checked = False
+        self._closing = False
         self.sent = 0
         self.failed_attempts = 0
 
@@ -66,33 +72,61 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()
             now = self._clock.now()
             try:
                 # Indexed look-ups of a few rows: cheaper on the loop than a thread hop, which
                 # waits for the GIL behind ingest (it cost tens of ms at p99 under load).
-                due = self._db.due_deliveries(now)
-                for group in self._groups(due):
-                    self._in_flight.update(d.id for d in group if d.id is not None)
-                    task = asyncio.create_task(self._deliver(group))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                next_due = self._db.next_due()
+                if not self._orphans_checked:
+                    self._fail_orphans()
+                for receiver, limit in self._limits.items():
+                    room = limit - self._busy[receiver]
+                    if room > 0:
+                        self._take(receiver, now, room)
+                next_due = self._db.next_due(after=now)
             except Exception:
                 logger.exception("outbox scan failed; retrying")
                 next_due = None
-            wait = 1.0 if next_due is None else min(1.0, max(0.0, next_due - now))
+            # Rows due now but not taken wait for a receiver's send to finish, which wakes us.
+            wait = 1.0 if next_due is None else min(1.0, max(0.01, next_due - now))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait if wait > 0 else 0.05)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def close(self) -> None:
         """Let sends under way finish (briefly); what is left stays in the outbox."""
+        self._closing = True  # run() takes nothing more
+        self._wake.set()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
         for channel in self._channels.values():
             with contextlib.suppress(Exception):
                 await channel.close()
+
+    def _take(self, receiver: str, now: float, room: int) -> None:
+        """Start up to `room` sends to `receiver` from its due rows, oldest first."""
+        due = self._db.due_deliveries(now, receiver=receiver,
+                                      limit=room + self._busy[receiver])
+        for group in self._groups(due)[:room]:
+            self._in_flight.update(d.id for d in group if d.id is not None)
+            self._busy[receiver] += 1
+            task = asyncio.create_task(self._deliver(group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _fail_orphans(self) -> None:
+        """Rows for a receiver the configuration no longer has: failed for good, loudly —
+        nothing would ever take them."""
+        self._orphans_checked = True
+        for receiver in self._db.pending_receivers() - set(self._channels):
+            rows = self._db.due_deliveries(float("inf"), receiver=receiver, limit=1_000_000)
+            logger.error("%d message(s) for receiver %r, which is not configured any more",
+                         len(rows), receiver)
+            self._db.update_deliveries(
+                [d.id for d in rows if d.id is not None], state="failed",
+                attempts=max((d.attempts for d in rows), default=0),
+                not_before=self._clock.now(),
+                detail=f"no receiver {receiver!r} is configured any more")
 
     def _groups(self, due: list[Delivery]) -> list[list[Delivery]]:
         """Due rows by group; a group goes out when its first row is due (Alertmanager's
@@ -122,20 +156,18 @@ class Dispatcher:
             logger.exception("delivery of %s failed unexpectedly; will retry", ids)
         finally:
             self._in_flight.difference_update(ids)
+            self._busy[rows[0].receiver] -= 1
+            self.wake()  # room for this receiver's next message
 
     async def _send(self, row: Delivery, notification: Notification) -> DeliveryResult:
-        channel = self._channels.get(row.receiver)
-        if channel is None:
-            return DeliveryResult(False, row.receiver, f"no receiver {row.receiver!r} is "
-                                  "configured any more", retryable=False)
-        async with self._limits[row.receiver]:
-            if row.speakers and isinstance(channel, MqttCommand):
-                building = _place_part(notification.place_id, 0)
-                floor = _place_part(notification.place_id, 1)
-                return await channel.broadcast(
-                    notification, building=building or notification.place_id,
-                    floor=int(floor[1:]) if floor and floor.startswith("f") else None)
-            return await channel.send(notification)
+        channel = self._channels[row.receiver]
+        if row.speakers and isinstance(channel, MqttCommand):
+            building = _place_part(notification.place_id, 0)
+            floor = _place_part(notification.place_id, 1)
+            return await channel.broadcast(
+                notification, building=building or notification.place_id,
+                floor=int(floor[1:]) if floor and floor.startswith("f") else None)
+        return await channel.send(notification)
 
     def _record(self, rows: list[Delivery], result: DeliveryResult) -> None:
         ids = [d.id for d in rows if d.id is not None]

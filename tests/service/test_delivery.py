@@ -4,6 +4,7 @@ real receivers (HTTP servers on loopback ports, mosquitto subscribers)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import importlib.util
@@ -24,7 +25,9 @@ import pytest
 import yaml
 from lxml import etree
 
+from hub.channels.base import Notification
 from hub.config import HubConfig, load_config
+from hub.statedb import Delivery, StateDB
 from tests.conftest import DATA, Broker, free_port, publisher
 from tests.service.conftest import admin_env, api_client, eventually, http_login, running_hub
 
@@ -41,6 +44,7 @@ class Endpoint:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.acted: dict[str, dict[str, Any]] = {}
         self.fail_next = 0
+        self.delay_s = 0.0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -56,6 +60,7 @@ class Endpoint:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 endpoint.requests.append((headers, body))
+                time.sleep(endpoint.delay_s)
                 if endpoint.fail_next > 0:
                     endpoint.fail_next -= 1
                     self.send_response(500)
@@ -311,6 +316,69 @@ async def test_unacknowledged_alerts_climb_the_chain_until_acknowledged(
         timeline = (await api.get(f"/api/alerts/{alert['id']}")).json()["timeline"]
         assert [e["transition"] for e in timeline] == ["raised", "escalated", "acknowledged"]
         assert timeline[-1]["user"] == "b1-lead"
+
+
+def backlog(data_dir: Path, receiver: str, count: int) -> None:
+    """`count` due messages for `receiver` in the outbox, as a long outage leaves them."""
+    now = time.time()
+    rows = []
+    for i in range(count):
+        notification = Notification(
+            key=f"old-{i}:raised:{receiver}", site_id=SITE, site_name="test", alert_id="old",
+            transition="raised", severity="major", category="fire", rule_id="smoke_alarm",
+            message_zh="旧告警", message_en="an old alert", place_id="b1/f1/101",
+            place_zh="1号楼 1层 101室", raised_at=now - 600, ts=now - 600)
+        rows.append(Delivery(
+            id=None, key=notification.key, alert_id="old", transition="raised", route="all",
+            receiver=receiver, recipient_id=None, speakers=False, group_key=None,
+            notification=orjson.dumps(dataclasses.asdict(notification)).decode(),
+            state="pending", attempts=0, not_before=now - 600 + i, created=now - 600))
+    db = StateDB(data_dir / "hub.db")
+    db.add_deliveries(rows)
+    db.close()
+
+
+async def test_a_slow_receivers_backlog_never_holds_up_another_receiver(
+    tmp_path: Path, broker: Broker, hook: Endpoint, listen
+) -> None:  # type: ignore[no-untyped-def]
+    """600 messages queue for a webhook that takes 2 s an answer, one at a time; a new fire
+    alarm's MQTT command goes out at once all the same."""
+    hook.delay_s = 2.0
+    commands = listen(f"shouwang/{SITE}/command/#")
+    backlog(tmp_path / "data", "hook", 600)
+    config = config_for(tmp_path, broker, {
+        "receivers": {"hook": {"channel": "webhook", "url": hook.url, "concurrency": 1,
+                               "timeout": 10},
+                      "cmd": {"channel": "mqtt"}},
+        "routes": [{"name": "all", "people": ["duty_officer"], "via": ["cmd"],
+                    "groups": ["hook"]}],
+    })
+    async with running_hub(config) as (_hub, _api):
+        await eventually(lambda: len(hook.requests) >= 1, what="the backlog being worked off")
+        started = time.monotonic()
+        smoke(broker, "b1-101-smoke")
+        got = await commands.wait_for(lambda ms: len(ms) >= 1, timeout=5)
+        assert json.loads(got[0][1])["rule_id"] == "smoke_alarm"
+        assert time.monotonic() - started < 3
+        assert len(hook.requests) <= 3  # still one slow message after another
+
+
+async def test_messages_for_a_receiver_no_longer_configured_fail_loudly(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    backlog(tmp_path / "data", "retired-robot", 3)
+    config = config_for(tmp_path, broker, {
+        "receivers": {"cmd": {"channel": "mqtt"}},
+        "routes": [{"name": "all", "people": ["duty_officer"], "via": ["cmd"]}],
+    })
+    async with running_hub(config) as (hub, _api):
+        async def failed() -> bool:
+            return all(d.state == "failed" for d in hub.db.deliveries_of("old"))
+
+        await eventually(failed, what="orphaned messages marked failed")
+        details = {d.detail for d in hub.db.deliveries_of("old")}
+        assert details == {"no receiver 'retired-robot' is configured any more"}
+    assert "3 message(s) for receiver 'retired-robot'" in caplog.text
 
 
 def test_killed_hub_resumes_pending_deliveries(tmp_path: Path, broker: Broker) -> None:
