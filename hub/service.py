@@ -28,6 +28,7 @@ from hub.config import HubConfig
 from hub.delivery.dispatcher import Dispatcher, ReceiverPolicy
 from hub.delivery.planner import DeliveryPlanner
 from hub.delivery.receivers import build_channels
+from hub.heap import HeapKeeper
 from hub.metrics import HubCollector, TimedStore, write_latency_histogram
 from hub.mqtt import MqttLink, MqttOptions, RawMessage
 from hub.pipeline import IngestPipeline
@@ -74,6 +75,7 @@ class Hub:
         self.warnings: WarningBoard | None = None
         """External warnings in force (CAP from the centre or feeds), with `federation:`."""
         self._peel: dict[str, Callable[[RawMessage], None]] = {}
+        self.heap = HeapKeeper()
         self._started = False
         # Opened in start(): they touch disk and the network.
         self.store: TimedStore
@@ -185,6 +187,7 @@ class Hub:
         if self.federation is not None:
             await self.federation.close()
         self.db.close()
+        self.heap.release()
         logger.info("hub stopped")
 
     # ------------------------------------------------------------------ tasks
@@ -228,6 +231,7 @@ class Hub:
                     self._mark_late_devices(now)
                     await asyncio.to_thread(self._flush_devices)
                     self._save_engine_state()
+                self.heap.tick(TICK_S)
                 since_prune += TICK_S
                 if since_prune >= PRUNE_EVERY_S:
                     since_prune = 0.0
