@@ -2,7 +2,7 @@
 arriving at a local webhook receiver and at an MQTT command subscriber, over 1,000 alerts,
 while the hub ingests background telemetry. The outbox is committed before every send.
 
-    .venv/bin/python benchmarks/delivery.py [--alerts 1000] [--background 15000]
+    .venv/bin/python benchmarks/delivery.py [--alerts 1000] [--background 23000]
 
 `--background` is messages/s of ordinary telemetry (default: about half of what
 benchmarks/ingest.py measures for the whole hub at QoS 0 on this machine). Run it alone.
@@ -56,6 +56,8 @@ class Arrivals:
 
 def webhook_server(arrivals: Arrivals) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as any production receiver does
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             message = json.loads(body)
@@ -86,7 +88,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=50.0, help="alerts per second")
-    parser.add_argument("--background", type=float, default=15_000.0,
+    parser.add_argument("--background", type=float, default=23_000.0,
                         help="background telemetry, messages/s")
     parser.add_argument("--devices", type=int, default=10_000)
     args = parser.parse_args()
@@ -139,7 +141,7 @@ def main() -> None:
                 orjson.dumps({**normal_values(d.kind.name, time.time(), rng, 0.5)}), 0, 1)
                 for d in others[:5000]]
             bg, stop_bg = start_paced_publisher(broker_port, background, args.background)
-            time.sleep(3)  # background running steadily
+            time.sleep(10)  # past the hub's warm-up: every device heard, the heap settled
             trigger = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-trigger")
             trigger.connect("127.0.0.1", broker_port)
             trigger.loop_start()
