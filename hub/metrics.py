@@ -55,6 +55,12 @@ class HubCollector(Collector):
         yield alerts
         yield CounterMetricFamily("shouwang_alert_transitions", "Alert transitions recorded",
                                   value=hub.alerts.transitions)
+        heap = hub.heap.stats
+        yield GaugeMetricFamily("shouwang_heap_frozen_objects", "Long-lived objects kept out "
+                                "of the cycle collector's way (hub.heap)", value=heap.frozen)
+        yield GaugeMetricFamily("shouwang_heap_last_pause_seconds", "How long the last heap "
+                                "settle or hourly full collection held the hub up",
+                                value=heap.last_pause_s)
         yield CounterMetricFamily("shouwang_rule_evaluation_seconds",
                                   "Time spent in the rules engine", value=stats.rule_seconds)
         yield CounterMetricFamily("shouwang_rule_evaluations",

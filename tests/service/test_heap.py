@@ -9,7 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from hub.config import HubConfig
 from hub.heap import HeapKeeper
+from tests.service.conftest import eventually, running_hub
 
 
 class Node:
@@ -64,3 +66,15 @@ def test_a_cycle_frozen_while_alive_is_freed_by_the_full_collection(
     keeper.full()
     assert gone() is None
     assert gc.get_freeze_count() > 0  # what is alive is frozen again
+
+
+async def test_a_running_hub_settles_its_heap_and_says_so(hub_config: HubConfig) -> None:
+    async with running_hub(hub_config) as (hub, api):
+        await eventually(lambda: hub.heap.stats.settles >= 1, timeout=10,
+                         what="the first heap settle, 5 s after start")
+        metrics = (await api.get("/metrics")).text
+    frozen = next(line for line in metrics.splitlines()
+                  if line.startswith("shouwang_heap_frozen_objects "))
+    assert float(frozen.split()[1]) > 10_000  # the site, the rules, the app: all long-lived
+    assert "shouwang_heap_last_pause_seconds " in metrics
+    assert gc.get_freeze_count() == 0  # a stopped hub gives everything back
