@@ -63,7 +63,6 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._orphans_checked = False
         self._closing = False
         self.sent = 0
         self.failed_attempts = 0
@@ -72,14 +71,16 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            self._fail_orphans()
+        except Exception:
+            logger.exception("checking the outbox for unconfigured receivers failed")
         while not self._closing:
             self._wake.clear()
             now = self._clock.now()
             try:
                 # Indexed look-ups of a few rows: cheaper on the loop than a thread hop, which
                 # waits for the GIL behind ingest (it cost tens of ms at p99 under load).
-                if not self._orphans_checked:
-                    self._fail_orphans()
                 for receiver, limit in self._limits.items():
                     room = limit - self._busy[receiver]
                     if room > 0:
@@ -117,7 +118,6 @@ class Dispatcher:
     def _fail_orphans(self) -> None:
         """Rows for a receiver the configuration no longer has: failed for good, loudly —
         nothing would ever take them."""
-        self._orphans_checked = True
         for receiver in self._db.pending_receivers() - set(self._channels):
             rows = self._db.due_deliveries(float("inf"), receiver=receiver, limit=1_000_000)
             logger.error("%d message(s) for receiver %r, which is not configured any more",
