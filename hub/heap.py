@@ -51,24 +51,24 @@ class HeapKeeper:
 
     def settle(self) -> None:
         """Collect what is young, then freeze everything alive."""
-        started = time.perf_counter()
-        gc.collect()
-        gc.freeze()
+        self._collect_and_freeze()
         self.stats.settles += 1
-        self.stats.frozen = gc.get_freeze_count()
-        self.stats.last_pause_s = time.perf_counter() - started
 
     def full(self) -> None:
         """Unfreeze, collect everything (frozen garbage cycles too), freeze again."""
-        started = time.perf_counter()
         gc.unfreeze()
-        collected = gc.collect()
-        gc.freeze()
+        collected = self._collect_and_freeze()
         self.stats.full_collections += 1
-        self.stats.frozen = gc.get_freeze_count()
-        self.stats.last_pause_s = time.perf_counter() - started
         logger.info("full garbage collection: %d objects freed, %d kept, %.0f ms",
                     collected, self.stats.frozen, self.stats.last_pause_s * 1000)
+
+    def _collect_and_freeze(self) -> int:
+        started = time.perf_counter()
+        collected = gc.collect()
+        gc.freeze()
+        self.stats.frozen = gc.get_freeze_count()
+        self.stats.last_pause_s = time.perf_counter() - started
+        return collected
 
     def tick(self, elapsed_s: float) -> None:
         self._since_settle += elapsed_s
