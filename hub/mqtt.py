@@ -150,6 +150,7 @@ class MqttLink:
             await asyncio.wait_for(asyncio.shield(self._first_connect), wait_s)
         except TimeoutError:
             logger.warning("MQTT broker %s:%s not reachable yet; still trying", o.host, o.port)
+            self._first_connect = None  # nobody waits now: a later refusal is logged, retried
             return False
         except MqttError:
             await self.close()
@@ -158,6 +159,9 @@ class MqttLink:
 
     async def close(self) -> None:
         self._closing = True
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()  # the will's PUBACK must be read
         if self._connected and self.options.will_topic is not None:
             # A clean shutdown says so; the will only covers a crash.
             packet_id = self._publish_qos1(self.options.will_topic, self.options.will_payload,
@@ -240,8 +244,12 @@ class MqttLink:
                 client_id=o.client_id, keepalive=o.keepalive,
                 clean_session=not o.persistent_session, username=o.username,
                 password=o.password, will_topic=o.will_topic, will_payload=o.will_payload))
-            session_present, code = await asyncio.wait_for(asyncio.shield(self._connack),
-                                                           timeout)
+            await asyncio.wait((self._connack, self._lost), timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not self._connack.done():
+                raise OSError("connection closed before the broker answered" if
+                              self._lost.done() else "no answer to CONNECT")
+            session_present, code = self._connack.result()
             if code:
                 reason = wire.CONNACK_REASONS.get(code, f"code {code}")
                 if code in wire.RETRYABLE_CONNACK:
@@ -292,7 +300,8 @@ class MqttLink:
         while True:
             await asyncio.sleep(keepalive / 2)
             silent = time.monotonic() - self._last_heard
-            if silent > keepalive * 1.5:
+            # While paused for a full inbox the broker's answers wait unread: not silence.
+            if silent > keepalive * 1.5 and not self._paused:
                 logger.warning("MQTT broker %s:%s silent for %.0f s; dropping the connection",
                                self.options.host, self.options.port, silent)
                 transport.abort()
@@ -308,27 +317,30 @@ class MqttLink:
         before = len(inbox)
         acks: list[bytes] = []
         control: list[wire.Control] = []
+        broken: wire.MqttProtocolError | None = None
         try:
             used = wire.read_stream(buffer, time.time(), inbox, acks, control)
         except wire.MqttProtocolError as error:
-            self.stats.protocol_errors += 1
-            logger.error("MQTT broker %s:%s sent a broken packet (%s); reconnecting",
-                         self.options.host, self.options.port, error)
-            if self._transport is not None:
-                self._transport.abort()
-            return
+            broken, used = error, len(buffer)
         self._buffer = buffer[used:] if used < len(buffer) else b""
         transport = self._transport
+        # Packets read before a broken one count: acknowledge and handle them first.
         if acks and transport is not None:
             transport.write(b"".join(acks))
         for kind, body in control:
             self._on_control(kind, body)
+        if broken is not None:
+            self.stats.protocol_errors += 1
+            logger.error("MQTT broker %s:%s sent a broken packet (%s); reconnecting",
+                         self.options.host, self.options.port, broken)
+            if transport is not None:
+                transport.abort()
         received = len(inbox) - before
         if received:
             self.stats.received += received
             self._wake.set()
             if len(inbox) >= self.options.max_inbox and transport is not None \
-                    and not self._closing:
+                    and not self._closing and broken is None:
                 self.stats.inbox_waits += 1
                 self._paused = True
                 transport.pause_reading()

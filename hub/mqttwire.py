@@ -146,15 +146,13 @@ def read_stream(buffer: bytes, received_at: float, inbox: deque[tuple[str, bytes
         if kind == PUBLISH:
             topic_end = i + 2 + (buffer[i] << 8 | buffer[i + 1])
             qos = (first >> 1) & 0x03
-            if qos == 0:
-                start = topic_end
-            elif qos == 1:
-                start = topic_end + 2
-                acks.append(b"\x40\x02" + buffer[topic_end:start])
-            else:
+            if qos > 1:
                 raise MqttProtocolError("QoS 2 PUBLISH, but the hub never subscribes at QoS 2")
+            start = topic_end + 2 if qos else topic_end
             if start > stop:
                 raise MqttProtocolError("PUBLISH topic runs past the end of its packet")
+            if qos:
+                acks.append(b"\x40\x02" + buffer[topic_end:start])
             topic = buffer[i + 2:topic_end].decode("utf-8", "replace")
             append((topic, buffer[start:stop], received_at))
         else:
