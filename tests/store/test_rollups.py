@@ -98,7 +98,7 @@ def test_random_writes_match_brute_force_across_seals_buffers_and_reopens(
     open_store: OpenStore, db_path: Path
 ) -> None:
     rng = random.Random(5)
-    store = open_store(chunk_points=7)
+    store = open_store(chunk_points=7, max_seals_per_write=1)  # seals wait, then catch up
     truth: defaultdict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     clock = 0.0
     for step in range(1, 161):
@@ -119,7 +119,8 @@ def test_random_writes_match_brute_force_across_seals_buffers_and_reopens(
         store.write(batch)
         if step % 40 == 0:  # dropped without close(), like kill -9; reopened differently
             store = open_store(chunk_points=rng.choice([3, 7, 50]),
-                               max_chunk_age_s=rng.choice([0, 600]))
+                               max_chunk_age_s=rng.choice([0, 600]),
+                               max_seals_per_write=rng.choice([1, 128]))
         (device, metric), points = rng.choice(sorted(truth.items()))
         start = T0 + rng.uniform(-3600, clock)
         end = start + rng.choice([1, 59, 3600, 5 * 3600, 3 * DAY]) * rng.random()

@@ -252,6 +252,39 @@ def test_old_open_buffers_are_sealed_by_age(open_store: OpenStore, db_path: Path
     assert store.count() == 5
 
 
+def test_a_wave_of_full_buffers_seals_a_few_per_write(open_store: OpenStore, db_path: Path
+                                                      ) -> None:
+    """Series reporting at one rate fill their chunks together; the seals are spread."""
+    store = open_store(chunk_points=4, max_seals_per_write=3)
+    devices = [f"d{i}" for i in range(9)]
+    store.write([r for d in devices for r in series(d, "t", range(3))])
+    assert chunk_rows(db_path) == 0
+    sealed = []
+    for ts in range(3, 7):  # every buffer is due from the first of these writes on
+        store.write([r for d in devices for r in series(d, "t", [ts])])
+        sealed.append(chunk_rows(db_path))
+        for d in devices:
+            assert store.query(d, "t", 0, 100) == points(range(ts + 1))
+    assert sealed == [3, 6, 9, 9]
+    assert store.count() == 9 * 7
+
+
+def test_a_buffer_far_past_its_chunk_seals_over_the_budget(open_store: OpenStore,
+                                                           db_path: Path) -> None:
+    store = open_store(chunk_points=2, max_seals_per_write=1)
+    for ts in range(12):  # a is due at every write and, first in line, takes the budget
+        store.write(series("a", "t", [2 * ts, 2 * ts + 1]) + series("b", "t", [ts]))
+    with closing(sqlite3.connect(db_path)) as db:
+        b_chunks = db.execute("SELECT n FROM chunks JOIN series ON series.id = series_id "
+                              "WHERE device_id = 'b' ORDER BY start_ms").fetchall()
+    # b waited until its open buffer plus the arrival reached four chunks' worth (8): its
+    # 7 points sealed anyway, and the arrival stays open as the next chunk's start.
+    assert [n for (n,) in b_chunks] == [7]
+    assert chunk_rows(db_path) == 12 + 1
+    assert store.query("a", "t", 0, 100) == points(range(24))
+    assert store.query("b", "t", 0, 100) == points(range(12))
+
+
 def test_failed_write_changes_nothing_and_can_be_retried(open_store: OpenStore) -> None:
     store = open_store(chunk_points=4)
     store.write(series("d", "t", range(3)))
@@ -294,7 +327,7 @@ def test_queries_during_writes_see_each_reading_once(open_store: OpenStore) -> N
 
 def test_random_writes_reopens_and_queries_match_a_plain_list(open_store: OpenStore) -> None:
     rng = random.Random(20240611)
-    store = open_store(chunk_points=5)
+    store = open_store(chunk_points=5, max_seals_per_write=1)
     truth: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
     for step in range(1, 121):
         batch = series(f"d{rng.randrange(4)}", rng.choice("ab"), rng.sample(range(500), 7))
@@ -306,6 +339,7 @@ def test_random_writes_reopens_and_queries_match_a_plain_list(open_store: OpenSt
             options = {
                 "chunk_points": rng.choice([2, 5, 9]),
                 "max_chunk_age_s": rng.choice([0, 600]),
+                "max_seals_per_write": rng.choice([1, 2, 128]),
             }
             store = open_store(**options)
         (device, metric), stamps = rng.choice(sorted(truth.items()))
