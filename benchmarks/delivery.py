@@ -158,6 +158,9 @@ def main() -> None:
                     break
                 time.sleep(0.1)
             health = api.get("/api/health").json()
+            failed_attempts = next(
+                (float(line.split()[-1]) for line in api.get("/metrics").text.splitlines()
+                 if line.startswith("shouwang_delivery_failed_attempts_total")), 0.0)
             stop_bg.send("stop")
             bg.join(10)
             trigger.loop_stop()
@@ -174,7 +177,7 @@ def main() -> None:
         print(f"  MQTT publish → webhook receiver      {percentiles(web)}")
         print(f"  MQTT publish → MQTT command topic    {percentiles(mqtt)}")
         missing = args.alerts - min(len(web), len(mqtt))
-        print(f"  undelivered: {missing}")
+        print(f"  undelivered: {missing}; failed send attempts (retried): {failed_attempts:.0f}")
 
 
 if __name__ == "__main__":
