@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from devices.site import Site
 from hub.store.base import ReadingStore, ReadingTuple
+from hub.store.process import ProcessStore
 from hub.store.sqlite_readings import Retention, SqliteReadingStore
 from hub.store.writer import ReadingWriter
 
@@ -35,7 +37,9 @@ def open_reading_store(
     """The store the config names: `data_dir/readings.db`, or InfluxDB spilling to
     `data_dir/influx-spill/` while the server is unreachable. Blocks (opens files)."""
     if kind == "sqlite":
-        return SqliteReadingStore(data_dir / "readings.db", retention=retention or Retention())
+        # In a process of its own: its write path would otherwise share the hub's GIL.
+        return ProcessStore(partial(SqliteReadingStore, data_dir / "readings.db",
+                                    retention=retention or Retention()))
     if url is None or bucket is None:
         raise ValueError("an influxdb reading store needs url and bucket")
     from hub.store.influx import InfluxReadingStore  # influxdb-client loads only when used

@@ -26,8 +26,9 @@ from devices.catalog import CATALOG
 from devices.site import DeviceInfo, Place, Site
 from devices.yamlsource import ConfigError
 from hub.config import HubSecrets, StoreConfig, load_config
-from hub.store import ReadingTuple, SqliteReadingStore, open_reading_store
+from hub.store import ReadingTuple, open_reading_store
 from hub.store.influx import InfluxReadingStore, LineEncoder, SpillFullError
+from hub.store.process import ProcessStore
 from tests.conftest import DATA, free_port
 from tests.store.conftest import Influxd, VictoriaMetrics, WriteProxy
 
@@ -446,7 +447,8 @@ def test_store_config_for_influxdb(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_open_reading_store_by_kind(tmp_path: Path, victoria: VictoriaMetrics) -> None:
     sqlite = open_reading_store("sqlite", data_dir=tmp_path, site=SITE)
     try:
-        assert isinstance(sqlite, SqliteReadingStore)
+        assert isinstance(sqlite, ProcessStore)  # SQLite, in a process of its own
+        assert (tmp_path / "readings.db").exists()
     finally:
         sqlite.close()
     influx = open_reading_store("influxdb", data_dir=tmp_path, site=SITE, url=victoria.url,
