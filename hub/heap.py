@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
-FIRST_SETTLE_S = 5.0
-"""After start: the site and rules are loaded and most devices have reported once."""
+FIRST_SETTLE_S = 7.0
+"""After start: the site and rules are loaded and most devices have reported once. Odd, so
+the settles (every 10 s) never fall on the hub's 5-s device flush: one pause at a time."""
 SETTLE_EVERY_S = 10.0
 FULL_EVERY_S = 3600.0
 

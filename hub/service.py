@@ -36,6 +36,7 @@ from hub.quarantine import Quarantine
 from hub.registry import DeviceRegistry
 from hub.statedb import StateDB
 from hub.store import open_reading_store
+from hub.store.process import ProcessStore
 from hub.store.sqlite_readings import Retention, SqliteReadingStore
 from hub.store.writer import ReadingWriter
 from hub.warnings import WarningBoard
@@ -44,6 +45,10 @@ from rules.engine import RulesEngine
 logger = logging.getLogger(__name__)
 
 TICK_S = 1.0
+INGEST_BATCH = 100
+"""Messages decoded per turn of the loop (~1 ms): a warning raised early in a large read goes
+out before the rest of that read is decoded, and a webhook, which needs several turns of the
+loop, waits ~1 ms for each rather than a whole read's worth."""
 DEVICE_FLUSH_S = 5.0
 PRUNE_EVERY_S = 3600.0
 SWITCH_INTERVAL_S = 0.0005
@@ -197,7 +202,7 @@ class Hub:
         peel = self._peel
         rollup = self.federation.rollup if self.federation is not None else None
         while True:
-            batch = await link.next_batch()
+            batch = await link.next_batch(INGEST_BATCH)
             if peel:
                 batch = _peel(batch, peel)
             if self._simulated:
@@ -230,7 +235,9 @@ class Hub:
                     since_flush = 0.0
                     self._mark_late_devices(now)
                     await asyncio.to_thread(self._flush_devices)
-                    self._save_engine_state()
+                    # The snapshot on the loop (consistent), the write in a thread.
+                    await asyncio.to_thread(self.db.save_engine_state, self.clock.now(),
+                                            self._engine_state())
                 self.heap.tick(TICK_S)
                 since_prune += TICK_S
                 if since_prune >= PRUNE_EVERY_S:
@@ -242,15 +249,17 @@ class Hub:
     async def _prune(self) -> None:
         """Retention: raw readings, then minute and hour roll-ups, past their age."""
         store = self.store.inner
-        if isinstance(store, SqliteReadingStore):
+        if isinstance(store, SqliteReadingStore | ProcessStore):
             pruned = await asyncio.to_thread(store.prune, self.clock.now())
             if pruned.readings or pruned.minute_buckets or pruned.hour_buckets:
                 logger.info("retention: pruned %d readings, %d minute and %d hour buckets",
                             pruned.readings, pruned.minute_buckets, pruned.hour_buckets)
 
     def _save_engine_state(self) -> None:
-        self.db.save_engine_state(self.clock.now(), orjson.dumps(
-            self.engine.snapshot(), option=orjson.OPT_NON_STR_KEYS).decode())
+        self.db.save_engine_state(self.clock.now(), self._engine_state())
+
+    def _engine_state(self) -> str:
+        return orjson.dumps(self.engine.snapshot(), option=orjson.OPT_NON_STR_KEYS).decode()
 
     def _mark_late_devices(self, now: float) -> None:
         late = []
