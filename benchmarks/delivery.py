@@ -138,7 +138,7 @@ def main() -> None:
             others = [d for d in site.devices.values() if d.kind.name != "water_leak"]
             background = [publish_packet(
                 device_topic(site.id, d.id, Channel.TELEMETRY),
-                orjson.dumps({**normal_values(d.kind.name, time.time(), rng, 0.5)}), 0, 1)
+                orjson.dumps({**normal_values(d.kind.name, time.time(), rng, 0.5)}))
                 for d in others[:5000]]
             bg, stop_bg = start_paced_publisher(broker_port, background, args.background)
             time.sleep(10)  # past the hub's warm-up: every device heard, the heap settled

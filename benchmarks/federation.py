@@ -130,7 +130,7 @@ def publish_load(port: int, sites: list[str], rate: float, rollup_series: int,
             topic, payload = alert_payload(site, counters[site], time.time())
             counters[site] += 1
             packet_id = packet_id % 65535 + 1
-            packets.append(publish_packet(topic, payload, 1, packet_id))
+            packets.append(publish_packet(topic, payload, qos=1, packet_id=packet_id))
             sent += 1
         while rollup and rollups < rollup_rate * elapsed:
             site = sites[r % len(sites)]
@@ -138,7 +138,7 @@ def publish_load(port: int, sites: list[str], rate: float, rollup_series: int,
             packet_id = packet_id % 65535 + 1
             packets.append(publish_packet(f"shouwang/{site}/rollup/1m",
                                           rollup.replace(b'"SITE"', f'"{site}"'.encode()),
-                                          1, packet_id))
+                                          qos=1, packet_id=packet_id))
             rollups += 1
         if packets:
             sock.sendall(b"".join(packets))

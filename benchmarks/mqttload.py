@@ -24,6 +24,11 @@ import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from devices import mqttpackets as packets
+from devices.mqttpackets import publish_packet
+
+__all__ = ["publish_packet"]  # benchmarks build their pre-encoded streams with it
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -62,32 +67,12 @@ def mosquitto() -> Iterator[int]:
 
 # ---------------------------------------------------------------- raw MQTT 3.1.1 encoding
 
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(s: str | bytes) -> bytes:
-    b = s.encode() if isinstance(s, str) else s
-    return len(b).to_bytes(2, "big") + b
-
-
 def connect_packet(client_id: str) -> bytes:
-    body = _string("MQTT") + bytes([4, 0x02]) + (60).to_bytes(2, "big") + _string(client_id)
-    return b"\x10" + _remaining_length(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, qos: int, packet_id: int) -> bytes:
-    body = _string(topic) + (packet_id.to_bytes(2, "big") if qos else b"") + payload
-    return bytes([0x30 | (qos << 1)]) + _remaining_length(len(body)) + body
+    return packets.connect_packet(client_id=client_id)
 
 
 def encode_stream(messages: list[tuple[str, bytes]], qos: int) -> bytes:
-    return b"".join(publish_packet(t, p, qos, (i % 65535) + 1)
+    return b"".join(publish_packet(t, p, qos=qos, packet_id=(i % 65535) + 1)
                     for i, (t, p) in enumerate(messages))
 
 

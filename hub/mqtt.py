@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from devices import mqttpackets as packets
 from hub import mqttwire as wire
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class MqttLink:
         transport = self._transport
         if transport is not None:
             if self._connected:
-                transport.write(wire.DISCONNECT_BYTES)
+                transport.write(packets.DISCONNECT)
             transport.close()  # after what is buffered has gone out
             if self._lost is not None:
                 with contextlib.suppress(TimeoutError):
@@ -240,7 +241,7 @@ class MqttLink:
         self._last_heard = time.monotonic()
         keepalive: asyncio.Task[None] | None = None
         try:
-            transport.write(wire.connect_packet(
+            transport.write(packets.connect_packet(
                 client_id=o.client_id, keepalive=o.keepalive,
                 clean_session=not o.persistent_session, username=o.username,
                 password=o.password, will_topic=o.will_topic, will_payload=o.will_payload))
@@ -284,7 +285,7 @@ class MqttLink:
         # QoS 1 publishes not yet acknowledged, oldest first (§4.4), then whatever waited.
         for packet_id, packet in self._unacked.items():
             transport.write(packet)
-            self._unacked[packet_id] = wire.as_duplicate(packet)
+            self._unacked[packet_id] = packets.as_duplicate(packet)
         if self._user_on_connect is not None:
             try:
                 self._user_on_connect()
@@ -306,7 +307,7 @@ class MqttLink:
                                self.options.host, self.options.port, silent)
                 transport.abort()
                 return
-            transport.write(wire.PINGREQ_BYTES)
+            transport.write(packets.PINGREQ)
 
     # ------------------------------------------------------------------ protocol callbacks
 
@@ -381,7 +382,7 @@ class MqttLink:
         packet_id = self._allocate_id()
         self._subscribing[packet_id] = topics
         assert self._transport is not None
-        self._transport.write(wire.subscribe_packet(packet_id, topics))
+        self._transport.write(packets.subscribe_packet(packet_id, topics))
 
     def _allocate_id(self) -> int:
         while True:
@@ -427,7 +428,7 @@ class MqttLink:
         if not self._connected or self._transport is None:
             return self._publish_failed(topic, "not connected (QoS 0 is not kept)")
         try:
-            packet = wire.publish_packet(topic, payload, qos=0, retain=retain)
+            packet = packets.publish_packet(topic, payload, qos=0, retain=retain)
         except ValueError as error:
             return self._publish_failed(topic, str(error))
         self._transport.write(packet)
@@ -439,14 +440,14 @@ class MqttLink:
             return None
         packet_id = self._allocate_id()
         try:
-            packet = wire.publish_packet(topic, payload, qos=1, retain=retain,
+            packet = packets.publish_packet(topic, payload, qos=1, retain=retain,
                                          packet_id=packet_id)
         except ValueError as error:
             self._publish_failed(topic, str(error))
             return None
         if self._connected and self._transport is not None:
             self._transport.write(packet)
-            packet = wire.as_duplicate(packet)
+            packet = packets.as_duplicate(packet)
         self._unacked[packet_id] = packet
         return packet_id
 

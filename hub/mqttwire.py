@@ -1,9 +1,9 @@
-"""MQTT 3.1.1 packets, as bytes: what the hub's broker link sends and how it reads a stream.
+"""MQTT 3.1.1 packets as the hub reads them from its broker: a stream cut into packets.
 
-Pure functions, no sockets, so every boundary case (a packet split anywhere, a four-byte
-length, a broken length) is tested without a broker. Only what a subscriber that publishes
-at QoS 0 and 1 needs: CONNECT, SUBSCRIBE, PUBLISH, PUBACK, PINGREQ, DISCONNECT out;
-CONNACK, SUBACK, PUBLISH, PUBACK, PINGRESP in (OASIS MQTT 3.1.1, chapters 2 and 3).
+Pure, no sockets, so every boundary case (a packet split anywhere, a four-byte length, a
+broken length) is tested without a broker. Only what a subscriber at QoS 0 and 1 gets:
+CONNACK, SUBACK, PUBLISH, PUBACK, PINGRESP (OASIS MQTT 3.1.1, chapters 2 and 3). What the hub
+sends is built by `devices.mqttpackets`, shared with the simulators.
 """
 
 from __future__ import annotations
@@ -17,12 +17,7 @@ PUBLISH: Final = 3
 PUBACK: Final = 4
 SUBSCRIBE: Final = 8
 SUBACK: Final = 9
-PINGREQ_BYTES: Final = b"\xc0\x00"
 PINGRESP: Final = 13
-DISCONNECT_BYTES: Final = b"\xe0\x00"
-
-MAX_REMAINING: Final = 268_435_455
-"""The largest remaining length four length bytes can say (MQTT 3.1.1 §2.2.3)."""
 
 CONNACK_REASONS: Final = {
     1: "unacceptable protocol version",
@@ -37,72 +32,6 @@ RETRYABLE_CONNACK: Final = frozenset({3})
 
 class MqttProtocolError(Exception):
     """The broker sent bytes that are not MQTT 3.1.1; the connection cannot go on."""
-
-
-def _length(n: int) -> bytes:
-    if n > MAX_REMAINING:
-        raise ValueError(f"MQTT packet of {n} bytes is over the {MAX_REMAINING}-byte limit")
-    out = bytearray()
-    while True:
-        digit, n = n & 0x7F, n >> 7
-        out.append(digit | 0x80 if n else digit)
-        if not n:
-            return bytes(out)
-
-
-def _string(text: str | bytes) -> bytes:
-    raw = text.encode() if isinstance(text, str) else text
-    if len(raw) > 0xFFFF:
-        raise ValueError(f"MQTT string of {len(raw)} bytes is over the 65,535-byte limit")
-    return len(raw).to_bytes(2, "big") + raw
-
-
-def _packet(first: int, body: bytes) -> bytes:
-    return bytes((first,)) + _length(len(body)) + body
-
-
-def connect_packet(*, client_id: str, keepalive: int, clean_session: bool,
-                   username: str | None = None, password: str | None = None,
-                   will_topic: str | None = None, will_payload: bytes = b"",
-                   will_qos: int = 1, will_retain: bool = True) -> bytes:
-    flags = 0x02 if clean_session else 0
-    payload = _string(client_id)
-    if will_topic is not None:
-        flags |= 0x04 | (will_qos << 3) | (0x20 if will_retain else 0)
-        payload += _string(will_topic) + _string(will_payload)
-    if username is not None:
-        flags |= 0x80
-        payload += _string(username)
-        if password is not None:
-            flags |= 0x40
-            payload += _string(password)
-    header = _string("MQTT") + bytes((4, flags)) + keepalive.to_bytes(2, "big")
-    return _packet(CONNECT << 4, header + payload)
-
-
-def subscribe_packet(packet_id: int, topics: list[tuple[str, int]]) -> bytes:
-    body = packet_id.to_bytes(2, "big")
-    for topic, qos in topics:
-        body += _string(topic) + bytes((qos,))
-    return _packet(SUBSCRIBE << 4 | 0x02, body)
-
-
-def publish_packet(topic: str, payload: bytes, *, qos: int, retain: bool, packet_id: int = 0,
-                   dup: bool = False) -> bytes:
-    first = PUBLISH << 4 | qos << 1 | (0x01 if retain else 0) | (0x08 if dup else 0)
-    body = _string(topic)
-    if qos:
-        body += packet_id.to_bytes(2, "big")
-    return _packet(first, body + payload)
-
-
-def as_duplicate(packet: bytes) -> bytes:
-    """The same PUBLISH with its DUP flag set, for a resend after reconnecting (§4.4)."""
-    return bytes((packet[0] | 0x08,)) + packet[1:]
-
-
-def puback_packet(packet_id: int) -> bytes:
-    return b"\x40\x02" + packet_id.to_bytes(2, "big")
 
 
 Control = tuple[int, bytes]

@@ -23,7 +23,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hub import mqttwire as wire
+from devices import mqttpackets as packets
 from hub.mqtt import MqttError, MqttLink, MqttOptions, RawMessage
 from tests.conftest import Broker, Listener, publisher
 from tests.service.conftest import eventually
@@ -128,38 +128,58 @@ async def _read_packet(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first >> 4, await reader.readexactly(length)
 
 
-class FakeBroker:
-    """Takes TCP connections, reads one CONNECT from each and answers with `answer(n)` for
-    the n-th connection (from 0): bytes to send, or None to hang up without a word. Then it
-    reads (and drops) whatever comes until the client goes."""
+class _LoopbackServer:
+    """A TCP server on a free loopback port that closes what it opened on the way out."""
 
-    def __init__(self, answer: Callable[[int], bytes | None]) -> None:
-        self.answer = answer
-        self.connects: list[bytes] = []
-        """The CONNECT bodies, in the order they came."""
-        self.writers: list[asyncio.StreamWriter] = []
+    def __init__(self) -> None:
         self.port = 0
+        self.writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def __aenter__(self) -> FakeBroker:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def _start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        self._release()
         for writer in self.writers:
             writer.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _release(self) -> None:
+        """Let go of whatever holds the connections' tasks, so they can end."""
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         self.writers.append(writer)
+        await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class FakeBroker(_LoopbackServer):
+    """Takes TCP connections, reads one CONNECT from each and answers with `answer(n)` for
+    the n-th connection (from 0): bytes to send, or None to hang up without a word. Then it
+    reads (and drops) whatever comes until the client goes."""
+
+    def __init__(self, answer: Callable[[int], bytes | None]) -> None:
+        super().__init__()
+        self.answer = answer
+        self.connects: list[bytes] = []
+        """The CONNECT bodies, in the order they came."""
+
+    async def __aenter__(self) -> FakeBroker:
+        await self._start()
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             kind, body = await _read_packet(reader)
             assert kind == 1, f"first packet of type {kind}, not CONNECT"
@@ -178,14 +198,14 @@ class FakeBroker:
                 await writer.wait_closed()
 
 
-class StallingProxy:
+class StallingProxy(_LoopbackServer):
     """Forwards TCP between the link and a broker. `stall()` stops forwarding both ways:
     bytes are held, not passed on, and both sockets stay open (a dead path, not a closed
     one). `resume()` forwards again, held bytes first."""
 
     def __init__(self, upstream_port: int) -> None:
+        super().__init__()
         self.upstream_port = upstream_port
-        self.port = 0
         self.connections = 0
         self.to_broker = 0
         """PINGREQs passed on (counted by their bytes: good enough for a quiet link)."""
@@ -193,9 +213,6 @@ class StallingProxy:
         """PINGRESPs passed on."""
         self._forwarding = asyncio.Event()
         self._forwarding.set()
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def stall(self) -> None:
         self._forwarding.clear()
@@ -204,24 +221,13 @@ class StallingProxy:
         self._forwarding.set()
 
     async def __aenter__(self) -> StallingProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
+    def _release(self) -> None:
         self._forwarding.set()
-        for writer in self._writers:
-            writer.close()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.append(writer)
         self.connections += 1
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1",
@@ -229,7 +235,7 @@ class StallingProxy:
         except OSError:
             writer.close()
             return
-        self._writers.append(up_writer)
+        self.writers.append(up_writer)
         await asyncio.gather(self._pump(reader, up_writer, to_broker=True),
                              self._pump(up_reader, writer, to_broker=False))
 
@@ -372,7 +378,7 @@ async def test_a_full_inbox_stops_reading_and_loses_nothing(
             f"read on with a full inbox: {[r for r in filling if r[0] >= max_inbox][:5]}"
         # ... so it holds at most a full inbox plus what the biggest read carried (whole
         # messages in it, and one begun in the read before).
-        packet = len(wire.publish_packet("bp/x", sent[0], qos=1, retain=False, packet_id=1))
+        packet = len(packets.publish_packet("bp/x", sent[0], qos=1, retain=False, packet_id=1))
         one_read = max(n for n, _, _ in reads) // packet + 1
         deepest = max(after for _, _, after in reads)
         assert max_inbox <= deepest < max_inbox + one_read, (deepest, one_read)

@@ -7,6 +7,7 @@ from collections import deque
 
 import pytest
 
+from devices import mqttpackets as packets
 from hub import mqttwire as wire
 
 Inbox = deque[tuple[str, bytes, float]]
@@ -26,31 +27,31 @@ def _read(stream: bytes) -> tuple[int, Inbox, list[bytes], list[wire.Control]]:
 ])
 def test_remaining_length_matches_the_spec_table(size: int, length_bytes: bytes) -> None:
     # MQTT 3.1.1 §2.2.3, table 2.4: the edges of the 1-, 2-, 3- and 4-byte lengths.
-    packet = wire.publish_packet("t", b"x" * (size - 3), qos=0, retain=False) if size >= 3 \
+    packet = packets.publish_packet("t", b"x" * (size - 3), qos=0, retain=False) if size >= 3 \
         else None
     if packet is not None:
         assert packet[1:1 + len(length_bytes)] == length_bytes
-    assert wire._length(size) == length_bytes
+    assert packets.remaining_length(size) == length_bytes
 
 
 def test_publish_round_trips_at_every_length_edge() -> None:
-    stream = b"".join(wire.publish_packet("站/楼/1", b"p" * n, qos=1, retain=False,
+    stream = b"".join(packets.publish_packet("站/楼/1", b"p" * n, qos=1, retain=False,
                                           packet_id=n % 65_535 + 1)
                       for n in (0, 100, 200, 20_000, 3_000_000))
     used, inbox, acks, control = _read(stream)
     assert used == len(stream)
     assert [(t, len(p)) for t, p, _ in inbox] == [
         ("站/楼/1", n) for n in (0, 100, 200, 20_000, 3_000_000)]
-    assert acks == [wire.puback_packet(n % 65_535 + 1) for n in (0, 100, 200, 20_000, 3_000_000)]
+    assert acks == [packets.puback_packet(n % 65_535 + 1) for n in (0, 100, 200, 20_000, 3_000_000)]
     assert control == []
 
 
 def test_a_stream_cut_anywhere_reads_the_same() -> None:
     """TCP hands over bytes, not packets: every cut point must give the same messages."""
-    stream = (wire.publish_packet("a/b", b"hello", qos=0, retain=False)
-              + wire.publish_packet("a/c", b"y" * 300, qos=1, retain=True, packet_id=7)
+    stream = (packets.publish_packet("a/b", b"hello", qos=0, retain=False)
+              + packets.publish_packet("a/c", b"y" * 300, qos=1, retain=True, packet_id=7)
               + b"\xd0\x00"  # PINGRESP
-              + wire.publish_packet("a/d", b"", qos=0, retain=False))
+              + packets.publish_packet("a/d", b"", qos=0, retain=False))
     whole = _read(stream)
     for cut in range(len(stream) + 1):
         inbox: Inbox = deque()
@@ -90,7 +91,7 @@ def test_a_bad_utf8_topic_is_kept_for_quarantine_not_a_crash() -> None:
 
 
 def test_connect_packet_flags() -> None:
-    packet = wire.connect_packet(client_id="hub", keepalive=30, clean_session=False,
+    packet = packets.connect_packet(client_id="hub", keepalive=30, clean_session=False,
                                  username="u", password="p", will_topic="s/hub/status",
                                  will_payload=b"offline")
     # fixed header, "MQTT", level 4, then the flags: user, password, will retain, will QoS 1,
@@ -100,24 +101,24 @@ def test_connect_packet_flags() -> None:
     assert packet[9] == 0x80 | 0x40 | 0x20 | 0x08 | 0x04
     assert packet[10:12] == (30).to_bytes(2, "big")
     assert packet.endswith(b"\x00\x03hub\x00\x0cs/hub/status\x00\x07offline\x00\x01u\x00\x01p")
-    bare = wire.connect_packet(client_id="x", keepalive=0, clean_session=True)
+    bare = packets.connect_packet(client_id="x", keepalive=0, clean_session=True)
     assert bare[9] == 0x02
 
 
 def test_publish_bytes_spelled_out() -> None:
     # §3.3: type 3, QoS 1, retain; remaining length 200 + 2 + 3 + 2 = 207 = 0xCF 0x01; topic
     # length and topic; packet id; payload.
-    packet = wire.publish_packet("a/b", b"x" * 200, qos=1, retain=True, packet_id=0x0102)
+    packet = packets.publish_packet("a/b", b"x" * 200, qos=1, retain=True, packet_id=0x0102)
     assert packet == b"\x33\xcf\x01" + b"\x00\x03a/b" + b"\x01\x02" + b"x" * 200
 
 
 def test_duplicate_sets_only_the_dup_flag() -> None:
-    packet = wire.publish_packet("t", b"x", qos=1, retain=True, packet_id=3)
-    dup = wire.as_duplicate(packet)
+    packet = packets.publish_packet("t", b"x", qos=1, retain=True, packet_id=3)
+    dup = packets.as_duplicate(packet)
     assert dup[0] == packet[0] | 0x08
     assert dup[1:] == packet[1:]
 
 
 def test_oversized_strings_are_refused() -> None:
     with pytest.raises(ValueError, match="65,535"):
-        wire.publish_packet("t" * 70_000, b"", qos=0, retain=False)
+        packets.publish_packet("t" * 70_000, b"", qos=0, retain=False)
