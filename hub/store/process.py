@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import pickle
 import threading
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from hub.store.sqlite_readings import Pruned
 
 logger = logging.getLogger(__name__)
 
+STORE_NICENESS = 10
 START_TIMEOUT_S = 60.0
 """Opening replays the log of unsealed readings: seconds for a big one."""
 _QUERIES = frozenset({"query", "query_aggregate", "metrics_of", "count", "prune"})
@@ -165,6 +167,9 @@ class ProcessStore:
 
 def _serve(factory: Callable[[], ReadingStore], writes: Connection, queries: Connection
            ) -> None:
+    # Storing is bulk work with a deep queue in front; when cores are short, the hub's loop
+    # (warnings) and the broker go first.
+    os.nice(STORE_NICENESS)
     try:
         store = factory()
     except BaseException as error:  # the parent raises it: say why the store did not open

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hub.store.base import ReadingTuple
-from hub.store.process import ProcessStore, StoreProcessError
+from hub.store.process import STORE_NICENESS, ProcessStore, StoreProcessError
 from hub.store.sqlite_readings import Retention, SqliteReadingStore
 
 T0 = 1_700_000_000.0
@@ -51,6 +51,12 @@ def test_answers_match_the_store_in_this_process(process_store: ProcessStore,
         assert process_store.count() == local.count() == 75
     finally:
         local.close()
+
+
+def test_the_child_yields_the_cpu_to_the_hub(process_store: ProcessStore) -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    child = os.getpriority(os.PRIO_PROCESS, process_store._process.pid)
+    assert child == min(19, ours + STORE_NICENESS)
 
 
 def test_errors_keep_their_type_and_message(process_store: ProcessStore) -> None:
