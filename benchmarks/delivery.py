@@ -2,7 +2,7 @@
 arriving at a local webhook receiver and at an MQTT command subscriber, over 1,000 alerts,
 while the hub ingests background telemetry. The outbox is committed before every send.
 
-    .venv/bin/python benchmarks/delivery.py [--alerts 1000] [--background 23000]
+    .venv/bin/python benchmarks/delivery.py [--alerts 1000] [--background 48300]
 
 `--background` is messages/s of ordinary telemetry (default: about half of what
 benchmarks/ingest.py measures for the whole hub at QoS 0 on this machine). Run it alone.
@@ -88,7 +88,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=50.0, help="alerts per second")
-    parser.add_argument("--background", type=float, default=23_000.0,
+    parser.add_argument("--background", type=float, default=48_300.0,
                         help="background telemetry, messages/s")
     parser.add_argument("--devices", type=int, default=10_000)
     args = parser.parse_args()
