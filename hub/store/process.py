@@ -67,20 +67,28 @@ class ProcessStore:
         process.start()
         child_writes.close()
         child_queries.close()
+        try:
+            status, detail = self._first_word(process, writes)
+            if status != "ready":
+                process.join(5)
+                raise cast(BaseException, detail)
+        except BaseException:
+            writes.close()
+            queries.close()
+            raise
+        self._process, self._writes, self._queries = process, writes, queries
+
+    def _first_word(self, process: Any, writes: Connection) -> tuple[str, Any]:
         if not writes.poll(START_TIMEOUT_S):
             process.kill()
             raise StoreProcessError(f"{self._name} store process did not open its store in "
                                     f"{START_TIMEOUT_S:.0f} s")
         try:
-            status, detail = writes.recv()
+            return cast(tuple[str, Any], writes.recv())
         except EOFError:
             process.join(5)
             raise StoreProcessError(f"{self._name} store process exited with code "
                                     f"{process.exitcode} before opening its store") from None
-        if status != "ready":
-            process.join(5)
-            raise cast(BaseException, detail)
-        self._process, self._writes, self._queries = process, writes, queries
 
     def _call(self, lock: threading.Lock, request: tuple[str, Any], *, query: bool) -> Any:
         with lock:
