@@ -146,7 +146,11 @@ def main() -> None:
             trigger.connect("127.0.0.1", broker_port)
             trigger.loop_start()
             published: dict[str, float] = {}
-            for device in leaks[: args.alerts]:
+            backlog = 0
+            for n, device in enumerate(leaks[: args.alerts]):
+                if n % 50 == 0:  # once a second: readings waiting for the store
+                    backlog = max(backlog,
+                                  api.get("/api/health").json()["store"]["queue_depth"])
                 payload = orjson.dumps({"water_leak": True})
                 published[device.place.id] = time.perf_counter()
                 trigger.publish(device_topic(site.id, device.id, Channel.TELEMETRY), payload,
@@ -158,6 +162,7 @@ def main() -> None:
                     break
                 time.sleep(0.1)
             health = api.get("/api/health").json()
+            backlog = max(backlog, health["store"]["queue_depth"])
             failed_attempts = next(
                 (float(line.split()[-1]) for line in api.get("/metrics").text.splitlines()
                  if line.startswith("shouwang_delivery_failed_attempts_total")), 0.0)
@@ -177,7 +182,8 @@ def main() -> None:
         print(f"  MQTT publish → webhook receiver      {percentiles(web)}")
         print(f"  MQTT publish → MQTT command topic    {percentiles(mqtt)}")
         missing = args.alerts - min(len(web), len(mqtt))
-        print(f"  undelivered: {missing}; failed send attempts (retried): {failed_attempts:.0f}")
+        print(f"  undelivered: {missing}; failed send attempts (retried): {failed_attempts:.0f}; "
+              f"most readings waiting for the store: {backlog:,}")
 
 
 if __name__ == "__main__":
