@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-CONNECT: Final = 1
 CONNACK: Final = 2
 PUBLISH: Final = 3
 PUBACK: Final = 4
-SUBSCRIBE: Final = 8
 SUBACK: Final = 9
 PINGRESP: Final = 13
 

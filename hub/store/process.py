@@ -90,8 +90,9 @@ class ProcessStore:
             raise StoreProcessError(f"{self._name} store process exited with code "
                                     f"{process.exitcode} before opening its store") from None
 
-    def _call(self, lock: threading.Lock, request: tuple[str, Any], *, query: bool) -> Any:
-        with lock:
+    def _call(self, request: tuple[str, Any], *, query: bool) -> Any:
+        """One request on the query pipe or the write pipe, one caller at a time on each."""
+        with self._query_lock if query else self._write_lock:
             if self._closed:
                 raise StoreProcessError(f"{self._name} store is closed")
             self._ensure_alive()
@@ -126,29 +127,28 @@ class ProcessStore:
 
     def write(self, readings: Sequence[ReadingTuple]) -> None:
         batch = readings if isinstance(readings, list) else list(readings)
-        self._call(self._write_lock, ("write", batch), query=False)
+        self._call(("write", batch), query=False)
 
     def query(self, device_id: str, metric: str, start: float, end: float,
               limit: int = 10_000) -> list[tuple[float, float]]:
-        return cast(list[tuple[float, float]], self._call(
-            self._query_lock, ("query", (device_id, metric, start, end, limit)), query=True))
+        request = ("query", (device_id, metric, start, end, limit))
+        return cast(list[tuple[float, float]], self._call(request, query=True))
 
     def query_aggregate(self, device_id: str, metric: str, start: float, end: float,
                         every_s: float) -> list[tuple[float, float, float, float, int]]:
-        return cast(list[tuple[float, float, float, float, int]], self._call(
-            self._query_lock, ("query_aggregate", (device_id, metric, start, end, every_s)),
-            query=True))
+        request = ("query_aggregate", (device_id, metric, start, end, every_s))
+        return cast(list[tuple[float, float, float, float, int]],
+                    self._call(request, query=True))
 
     def metrics_of(self, device_id: str) -> list[str]:
-        return cast(list[str], self._call(self._query_lock, ("metrics_of", (device_id,)),
-                                          query=True))
+        return cast(list[str], self._call(("metrics_of", (device_id,)), query=True))
 
     def count(self) -> int:
-        return cast(int, self._call(self._query_lock, ("count", ()), query=True))
+        return cast(int, self._call(("count", ()), query=True))
 
     def prune(self, now: float) -> Pruned:
         """Retention, in the child (SQLite stores only)."""
-        return cast(Pruned, self._call(self._query_lock, ("prune", (now,)), query=True))
+        return cast(Pruned, self._call(("prune", (now,)), query=True))
 
     def close(self) -> None:
         with self._query_lock, self._write_lock:
