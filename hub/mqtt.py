@@ -230,6 +230,7 @@ class MqttLink:
         o = self.options
         loop = asyncio.get_running_loop()
         self._buffer = b""
+        self._subscribing.clear()  # SUBACKs owed on a lost connection never come
         self._connack = loop.create_future()
         self._lost = loop.create_future()
         timeout = max(o.keepalive, 10)

@@ -524,3 +524,18 @@ async def test_a_refusal_after_connect_stopped_waiting_is_logged(
             first = link._first_connect  # or asyncio reports it whenever it is collected
             if first is not None and first.done() and not first.cancelled():
                 first.exception()
+
+
+async def test_a_subscribe_left_unanswered_goes_with_its_connection() -> None:
+    """Its packet id would otherwise stay taken for good, one more at every reconnect."""
+    async with FakeBroker(lambda n: CONNACK_OK) as fake:  # never answers SUBSCRIBE
+        link = MqttLink(_options(fake.port))
+        link.subscribe("a/#")
+        try:
+            assert await link.connect(wait_s=3)
+            fake.writers[0].close()
+            await eventually(lambda: len(fake.connects) == 2 and link.connected, timeout=3,
+                             what="connected again")
+            assert len(link._subscribing) == 1  # the new connection's SUBSCRIBE only
+        finally:
+            await link.close()
