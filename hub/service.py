@@ -99,9 +99,10 @@ class Hub:
         await self.stop()
 
     async def start(self) -> None:
-        # paho's network thread makes a syscall per packet part and must win the GIL back
-        # after each; with the store writer busy, the default 5 ms switch interval starves
-        # it (measured: ingest stalls in `_sock_recv`). A shorter interval keeps it fed.
+        # Set when paho's network thread starved behind the store writer under the default
+        # 5 ms. Both now live elsewhere (hub.mqtt on the loop, the store in its own process);
+        # the threads left (the writer pickling batches, to_thread flushes) hand the GIL back
+        # to the loop within 0.5 ms. Not re-measured since: see docs/delivery-latency.md.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         data_dir: Path = self.config.data_dir
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
