@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hub.store.base import ReadingTuple
-from hub.store.process import STORE_NICENESS, ProcessStore, StoreProcessError
+from hub.store.process import STORE_NICENESS, WRITES_IDLE, ProcessStore, StoreProcessError
 from hub.store.sqlite_readings import Retention, SqliteReadingStore
 
 T0 = 1_700_000_000.0
@@ -57,6 +57,19 @@ def test_the_child_yields_the_cpu_to_the_hub(process_store: ProcessStore) -> Non
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     child = os.getpriority(os.PRIO_PROCESS, process_store._process.pid)
     assert child == min(19, ours + STORE_NICENESS)
+
+
+@pytest.mark.skipif(not WRITES_IDLE, reason="SCHED_IDLE is Linux's")
+def test_the_child_writes_only_on_idle_cpu_and_answers_queries_at_its_niceness(
+        process_store: ProcessStore) -> None:
+    process_store.write(readings("a", 3))
+    assert process_store.count() == 3  # the query thread is up
+    pid = process_store._process.pid
+    threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    policies = {tid: os.sched_getscheduler(tid) for tid in threads}
+    assert policies.pop(pid) == os.SCHED_IDLE  # the main thread writes
+    assert policies  # the query thread, at least
+    assert set(policies.values()) == {os.SCHED_OTHER}
 
 
 def test_errors_keep_their_type_and_message(process_store: ProcessStore) -> None:
