@@ -118,7 +118,7 @@ class Hub:
             retention=Retention(store.raw_retention, store.minute_retention,
                                 store.hour_retention))
         self.store = TimedStore(raw_store, write_latency_histogram(self.metrics_registry))
-        self.writer = ReadingWriter(self.store)
+        self.writer = ReadingWriter(self.store, idle_cpu=True)
         self.writer.start()
         self.registry.restore(self.db.load_devices())
         self.link = MqttLink(self._mqtt_options, on_connect=self._announce_online)

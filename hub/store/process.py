@@ -24,14 +24,13 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
+from hub.cpu import run_on_idle_cpu
 from hub.store.base import ReadingStore, ReadingTuple
 from hub.store.sqlite_readings import Pruned
 
 logger = logging.getLogger(__name__)
 
 STORE_NICENESS = 10
-WRITES_IDLE = hasattr(os, "SCHED_IDLE")
-"""Linux: the child's write thread runs under SCHED_IDLE (see `_serve`)."""
 START_TIMEOUT_S = 60.0
 """Opening replays the log of unsealed readings: seconds for a big one."""
 _QUERIES = frozenset({"query", "query_aggregate", "metrics_of", "count", "prune"})
@@ -79,6 +78,11 @@ class ProcessStore:
             queries.close()
             raise
         self._process, self._writes, self._queries = process, writes, queries
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (a new one after a restart)."""
+        return int(self._process.pid)
 
     def _first_word(self, process: Any, writes: Connection) -> tuple[str, Any]:
         if not writes.poll(START_TIMEOUT_S):
@@ -178,9 +182,7 @@ class ProcessStore:
 def _serve(factory: Callable[[], ReadingStore], writes: Connection, queries: Connection
            ) -> None:
     # Storing is bulk work with a deep queue in front; when cores are short, the hub's loop
-    # (warnings) and the broker go first. Niceness alone was not enough: the kernel places a
-    # waking thread on an idle core, and a core busy with a nice-10 writer is not idle, so
-    # the loop queued behind the broker while the writer held the other core.
+    # (warnings) and the broker go first.
     os.nice(STORE_NICENESS)
     try:
         store = factory()
@@ -190,12 +192,9 @@ def _serve(factory: Callable[[], ReadingStore], writes: Connection, queries: Con
     writes.send(("ready", None))
     threading.Thread(target=_answer_queries, args=(store, queries), daemon=True,
                      name="store-queries").start()
-    if WRITES_IDLE:
-        # Only this thread: the query thread, started above, keeps niceness 10, so the
-        # dashboard's charts do not wait for an idle core. A core running only SCHED_IDLE
-        # work counts as idle when the kernel places a waking thread (measured at 48,300
-        # msg/s: webhook p99 16-26 ms against 24-47 ms with niceness alone).
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    # Writes only: the query thread, started above, keeps niceness 10, so the dashboard's
+    # charts do not wait for an idle core.
+    run_on_idle_cpu()
     while True:
         try:
             op, readings = writes.recv()

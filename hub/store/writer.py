@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 
+from hub.cpu import run_on_idle_cpu
 from hub.store.base import ReadingStore, ReadingTuple
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,13 @@ class ReadingWriter:
     """
 
     def __init__(
-        self, store: ReadingStore, *, max_pending: int = 200_000, max_batch: int = 20_000
+        self, store: ReadingStore, *, max_pending: int = 200_000, max_batch: int = 20_000,
+        idle_cpu: bool = False,
     ) -> None:
+        """`idle_cpu`: the thread runs only on cores nothing else wants (hub.cpu). The hub
+        sets it: the thread's pickling then never holds a core the loop is waiting for."""
         self._store = store
+        self._idle_cpu = idle_cpu
         self._max_pending = max_pending
         self._max_batch = max_batch
         self._changed = threading.Condition()  # guards every field below
@@ -151,6 +156,8 @@ class ReadingWriter:
             return samples
 
     def _run(self) -> None:
+        if self._idle_cpu:
+            run_on_idle_cpu()
         while batch := self._next_batch():
             elapsed = self._write_until_done(batch)
             with self._changed:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 
 import orjson
+import pytest
 
 from hub.config import HubConfig
+from hub.cpu import IDLE_CLASS
+from hub.store.process import ProcessStore
 from tests.conftest import Broker, publisher
 from tests.service.conftest import eventually, running_hub
 
@@ -238,3 +243,17 @@ async def test_history_aggregates_with_every(hub_config: HubConfig, broker: Brok
         assert "is not a duration" in bad.json()["detail"]
     pub.disconnect()
     pub.loop_stop()
+
+
+@pytest.mark.skipif(not IDLE_CLASS, reason="SCHED_IDLE is Linux's")
+async def test_storing_runs_on_idle_cores_and_the_loop_does_not(hub_config: HubConfig) -> None:
+    """The loop must not wait behind the hub's own bulk work for a core (hub/cpu.py)."""
+    async with running_hub(hub_config) as (hub, _api):
+        writers = [t for t in threading.enumerate() if t.name == "reading-writer"]
+        assert len(writers) == 1
+        assert writers[0].native_id is not None
+        assert os.sched_getscheduler(writers[0].native_id) == os.SCHED_IDLE
+        store = hub.store.inner
+        assert isinstance(store, ProcessStore)
+        assert os.sched_getscheduler(store.pid) == os.SCHED_IDLE
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from hub.cpu import IDLE_CLASS
 from hub.store.base import ReadingTuple
-from hub.store.process import STORE_NICENESS, WRITES_IDLE, ProcessStore, StoreProcessError
+from hub.store.process import STORE_NICENESS, ProcessStore, StoreProcessError
 from hub.store.sqlite_readings import Retention, SqliteReadingStore
 
 T0 = 1_700_000_000.0
@@ -59,7 +60,7 @@ def test_the_child_yields_the_cpu_to_the_hub(process_store: ProcessStore) -> Non
     assert child == min(19, ours + STORE_NICENESS)
 
 
-@pytest.mark.skipif(not WRITES_IDLE, reason="SCHED_IDLE is Linux's")
+@pytest.mark.skipif(not IDLE_CLASS, reason="SCHED_IDLE is Linux's")
 def test_the_child_writes_only_on_idle_cpu_and_answers_queries_at_its_niceness(
         process_store: ProcessStore) -> None:
     process_store.write(readings("a", 3))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from hub.cpu import IDLE_CLASS
 from hub.store import ReadingTuple, ReadingWriter, SqliteReadingStore
 
 
@@ -181,3 +183,20 @@ async def test_flush_without_a_running_thread_fails_fast(
 
     with pytest.raises(RuntimeError, match="not running"):
         await writer.flush()
+
+
+@pytest.mark.skipif(not IDLE_CLASS, reason="SCHED_IDLE is Linux's")
+async def test_an_idle_cpu_writer_writes_on_idle_cores_only(
+    sqlite_store: SqliteReadingStore, writers: list[ReadingWriter]
+) -> None:
+    writer = ReadingWriter(sqlite_store, idle_cpu=True)
+    writers.append(writer)
+    writer.start()
+    await writer.submit(readings("d", 0, 10))
+    await asyncio.wait_for(writer.flush(), timeout=5)
+
+    assert sqlite_store.count() == 10
+    assert writer._thread is not None
+    assert writer._thread.native_id is not None
+    assert os.sched_getscheduler(writer._thread.native_id) == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's thread is left alone
