@@ -112,7 +112,10 @@ class RulesEngine:
         self.rules = {r.id: r for r in rules}
         self._care_units = frozenset(r.unit.id for r in site.residents)
         # Dispatch tables.
-        self._by_metric: dict[tuple[str, str], list[Rule]] = defaultdict(list)
+        # kind -> metric -> (rule, its condition, whether it applies to some devices only):
+        # two lookups of interned strings per reading, no key tuple.
+        self._by_metric: dict[str, dict[str, list[tuple[Rule, object, bool]]]] = \
+            defaultdict(dict)
         self._by_event: dict[tuple[str, str], list[Rule]] = defaultdict(list)
         self._offline_rules: dict[str, list[Rule]] = defaultdict(list)
         self._correlations: dict[str, list[Rule]] = defaultdict(list)
@@ -143,8 +146,13 @@ class RulesEngine:
                     self._state_at.append(rule)
                 for kind in kinds:
                     for metric in metrics:
-                        self._by_metric[(kind, metric)].append(rule)
+                        self._by_metric[kind].setdefault(metric, []).append(
+                            (rule, c, bool(rule.rooms or rule.residents_only)))
         self._watches: dict[tuple[str, str], _Watch] = {}
+        # subject_of builds a Subject (and walks the place tree) each call; the site is fixed
+        # for the engine's life, so each (rule, device) pair needs it once.
+        self._subjects_of: dict[tuple[str, str], Subject] = {}
+        self._applicable: dict[tuple[str, str], bool] = {}
         self._pending: set[tuple[str, str]] = set()
         # Devices feeding each raised alert; the alert clears when the set empties.
         self._firing: dict[tuple[str, str], set[str]] = {}
@@ -239,28 +247,40 @@ class RulesEngine:
         if newest is not None and telemetry.ts < newest:
             return decisions
         self._newest[device.id] = telemetry.ts
-        kind = device.kind.name
+        by_metric = self._by_metric.get(device.kind.name)
+        if by_metric is None:
+            return self._cascade(decisions, now)
         # A composite is judged once the whole message is in: with one metric new and the
         # other still the last message's, an `all` would raise and resolve on a state that
         # never was.
         composites: dict[str, tuple[Rule, str, float]] | None = None
         for metric, value in telemetry.values:
-            rules = self._by_metric.get((kind, metric))
-            if rules:
-                for rule in rules:
-                    if (rule.rooms or rule.residents_only) and not self.applies(rule, device):
+            entries = by_metric.get(metric)
+            if entries:
+                for rule, condition, narrowed in entries:
+                    if narrowed and not self._applies_to(rule, device):
                         continue
-                    if isinstance(rule.condition, Composite):
+                    if type(condition) is Threshold:
+                        self._threshold(rule, condition, device, value, now, decisions)
+                    elif type(condition) is Composite:
                         self._latest.setdefault(device.id, {})[metric] = value
                         if composites is None:
                             composites = {}
                         composites[rule.id] = (rule, metric, value)
-                        continue
-                    self._evaluate(rule, device, metric, value, now, decisions)
+                    else:
+                        self._evaluate(rule, device, metric, value, now, decisions)
         if composites:
             for rule, metric, value in composites.values():
                 self._evaluate(rule, device, metric, value, now, decisions)
         return self._cascade(decisions, now)
+
+    def _applies_to(self, rule: Rule, device: DeviceInfo) -> bool:
+        """`applies`, remembered: rooms and the care programme are fixed for the engine."""
+        key = (rule.id, device.id)
+        applies = self._applicable.get(key)
+        if applies is None:
+            applies = self._applicable[key] = self.applies(rule, device)
+        return applies
 
     def on_event(self, event: DeviceEvent, now: float) -> list[Decision]:
         device = self._site.devices[event.device_id]
@@ -312,7 +332,7 @@ class RulesEngine:
             self._composite(rule, c, device, metric, value, now, out)
         elif isinstance(c, Inactivity):
             if (metric, value) in c.activity:
-                subject = subject_of(rule, device)
+                subject = self._subject(rule, device)
                 self._activity[(rule.id, subject.id)] = now
                 self._lower(rule, device, now, out, whole_subject=True)
         elif isinstance(c, StateAt) and metric == c.metric:
@@ -320,6 +340,13 @@ class RulesEngine:
             latest[metric] = value
             if value != c.value:
                 self._lower(rule, device, now, out)
+
+    def _subject(self, rule: Rule, device: DeviceInfo) -> Subject:
+        key = (rule.id, device.id)
+        subject = self._subjects_of.get(key)
+        if subject is None:
+            subject = self._subjects_of[key] = subject_of(rule, device)
+        return subject
 
     def _watch(self, rule: Rule, device: DeviceInfo) -> _Watch:
         key = (rule.id, device.id)
@@ -330,7 +357,10 @@ class RulesEngine:
 
     def _threshold(self, rule: Rule, c: Threshold, device: DeviceInfo, value: float, now: float,
                    out: list[Decision]) -> None:
-        watch = self._watch(rule, device)
+        key = (rule.id, device.id)
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _Watch()
         watch.value = value
         if watch.firing:
             if c.clears(value):
@@ -341,12 +371,13 @@ class RulesEngine:
                 severity = c.severity_for(value, rule.severity)
                 if severity.rank > watch.level:
                     watch.level = severity.rank
-                    out.append(Raise(rule, subject_of(rule, device), now, device.id, c.metric,
+                    out.append(Raise(rule, self._subject(rule, device), now, device.id, c.metric,
                                      value, severity))
             return
-        if not c.fires(value):
+        if not (value >= c.level if c.above else value <= c.level):  # c.fires, inlined: hot
             watch.streak = 0
-            self._unpend(rule, device, watch)
+            if watch.pending_since is not None:
+                self._unpend(rule, device, watch)
             return
         watch.streak += 1
         if watch.streak < c.times:
@@ -529,7 +560,7 @@ class RulesEngine:
                    out: list[Decision]) -> None:
         c = rule.condition
         assert isinstance(c, Correlate)
-        subject = subject_of(rule, device)
+        subject = self._subject(rule, device)
         key = (rule.id, subject.id)
         sources = self._sources.setdefault(key, {})
         if source_firing:
@@ -594,7 +625,7 @@ class RulesEngine:
     def _raise(self, rule: Rule, device: DeviceInfo, now: float, metric: str | None,
                value: float | None, out: list[Decision], severity: Severity | None = None
                ) -> None:
-        subject = subject_of(rule, device)
+        subject = self._subject(rule, device)
         feeding = self._firing.setdefault((rule.id, subject.id), set())
         if device.id in feeding:
             return
@@ -609,7 +640,7 @@ class RulesEngine:
 
     def _lower(self, rule: Rule, device: DeviceInfo, now: float, out: list[Decision], *,
                whole_subject: bool = False) -> None:
-        subject = subject_of(rule, device)
+        subject = self._subject(rule, device)
         key = (rule.id, subject.id)
         feeding = self._firing.get(key)
         if not feeding:
