@@ -69,7 +69,8 @@ class IngestPipeline:
         readings: list[ReadingTuple] = []
         decoded: list[DeviceMessage] = []
         n_telemetry = n_events = n_availability = 0
-        topics, registry, heard = self._topics, self._registry, self._registry.heard
+        topics, registry = self._topics, self._registry
+        seen: dict[str, float] = {}  # device -> last heard, given to the registry per batch
         add_reading, add_decoded = readings.append, decoded.append
         for topic, payload, received in batch:
             route = topics.get(topic) or self._route(topic, payload, received)
@@ -87,22 +88,27 @@ class IngestPipeline:
                     ts, device_id = telemetry.ts, device.id
                     for metric, value in telemetry.values:
                         add_reading((device_id, metric, ts, value))
-                    heard(device_id, received)
+                    seen[device_id] = received
                     add_decoded(telemetry)
                     n_telemetry += 1
                 elif channel is _EVENT:
                     event = decode_event(device, payload, received)
-                    heard(device.id, received)
+                    seen[device.id] = received
                     add_decoded(event)
                     n_events += 1
                 else:
                     availability = decode_availability(device.id, payload, received)
+                    if seen:  # in message order: heard, then said offline, is offline
+                        registry.heard_all(seen)
+                        seen.clear()
                     registry.set_online(device.id, availability.online, received)
                     add_decoded(availability)
                     n_availability += 1
             except DecodeError as exc:
                 self._quarantine.add(received, topic, exc.reason, exc.detail, payload, device.id)
                 continue
+        if seen:
+            registry.heard_all(seen)
         messages = self.stats.messages
         messages["telemetry"] += n_telemetry
         messages["event"] += n_events

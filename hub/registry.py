@@ -32,6 +32,13 @@ class DeviceRegistry:
             self.online[device_id] = True
         self._dirty.add(device_id)
 
+    def heard_all(self, seen: dict[str, float]) -> None:
+        """`heard` for a batch: device id -> when last heard. Three C-level updates instead
+        of a call per message (it was a tenth of ingest's time at 48,000 msg/s)."""
+        self.last_seen.update(seen)
+        self.online.update(dict.fromkeys(seen, True))
+        self._dirty.update(seen)
+
     def set_online(self, device_id: str, online: bool, ts: float) -> None:
         self.online[device_id] = online
         if online:
