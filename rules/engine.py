@@ -160,6 +160,10 @@ class RulesEngine:
             d: started for d, info in site.devices.items() if info.kind.name in self._offline_rules
         }
         self._offline_since: dict[str, float] = {}
+        # Devices that may feed an offline alert (a superset): any path that adds a device
+        # to an Offline rule's firing set adds it here, and only these need lowering when
+        # the device speaks again.
+        self._maybe_offline: set[str] = set()
         # Newest reading time per device: an older reading arriving late (a gateway emptying
         # its buffer) is stored, but must not raise or clear what is true now.
         self._newest: dict[str, float] = {}
@@ -224,6 +228,8 @@ class RulesEngine:
             watch = self._watches.setdefault((rule_id, device_id), _Watch())
             watch.firing = True
         self._firing.setdefault((rule_id, subject_of(rule, device).id), set()).add(device_id)
+        if isinstance(rule.condition, Offline):
+            self._maybe_offline.add(device_id)
 
     def forget(self, rule_id: str, subject_id: str) -> None:
         """A person cleared the alert: the next trigger raises a new one."""
@@ -605,8 +611,10 @@ class RulesEngine:
         if device.id in self._last_seen:
             self._last_seen[device.id] = max(self._last_seen[device.id], now)
             self._offline_since.pop(device.id, None)
-            for rule in self._offline_rules[device.kind.name]:
-                self._lower(rule, device, now, decisions)
+            if device.id in self._maybe_offline:  # on every message: skip the rules if not
+                self._maybe_offline.discard(device.id)
+                for rule in self._offline_rules[device.kind.name]:
+                    self._lower(rule, device, now, decisions)
         return decisions
 
     def _start_firing(self, rule: Rule, device: DeviceInfo, watch: _Watch, now: float,
@@ -631,6 +639,8 @@ class RulesEngine:
             return
         first = not feeding
         feeding.add(device.id)
+        if type(rule.condition) is Offline:
+            self._maybe_offline.add(device.id)
         if rule.id in self._correlations:
             self._source_changes.append((rule.id, device.id, True))
         # A device joining a raised alert past a stronger level still escalates it (a second
@@ -706,6 +716,8 @@ class RulesEngine:
             known = {d for d in devs if d in devices or (rule_id, d) in self._subjects}
             if rule_id in rules and known:
                 self._firing[(rule_id, subject_id)] = known
+                if isinstance(rules[rule_id].condition, Offline):
+                    self._maybe_offline.update(known)
         for device_id, ts in snapshot.get("last_seen", {}).items():
             if device_id in self._last_seen:
                 self._last_seen[device_id] = ts
