@@ -17,6 +17,7 @@ import yaml
 from hub.config import HubConfig, HubSecrets, load_config
 from hub.mqtt import MqttError, MqttLink, MqttOptions
 from hub.service import Hub
+from hub.store.process import ProcessStore
 from tests.conftest import DATA, Broker, free_port, mosquitto_config, publisher, wait_for_port
 from tests.service.conftest import eventually, running_hub
 
@@ -96,6 +97,12 @@ async def test_wrong_password_is_a_clear_error(
     hub = Hub(config)
     with pytest.raises(MqttError, match="refused the connection"):
         await hub.start()
+    # What the failed start had opened is closed again: no thread, no process left behind.
+    assert hub.writer._thread is not None
+    assert not hub.writer._thread.is_alive()
+    store = hub.store.inner
+    assert isinstance(store, ProcessStore)
+    assert not store._process.is_alive()
     await hub.stop()
 
 

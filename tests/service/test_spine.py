@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 
 import orjson
@@ -249,10 +248,10 @@ async def test_history_aggregates_with_every(hub_config: HubConfig, broker: Brok
 async def test_storing_runs_on_idle_cores_and_the_loop_does_not(hub_config: HubConfig) -> None:
     """The loop must not wait behind the hub's own bulk work for a core (hub/cpu.py)."""
     async with running_hub(hub_config) as (hub, _api):
-        writers = [t for t in threading.enumerate() if t.name == "reading-writer"]
-        assert len(writers) == 1
-        assert writers[0].native_id is not None
-        assert os.sched_getscheduler(writers[0].native_id) == os.SCHED_IDLE
+        writer = hub.writer._thread
+        assert writer is not None
+        assert writer.native_id is not None
+        assert os.sched_getscheduler(writer.native_id) == os.SCHED_IDLE
         store = hub.store.inner
         assert isinstance(store, ProcessStore)
         assert os.sched_getscheduler(store.pid) == os.SCHED_IDLE
