@@ -57,7 +57,8 @@ class HubCollector(Collector):
                                   value=hub.alerts.transitions)
         heap = hub.heap.stats
         yield GaugeMetricFamily("shouwang_heap_frozen_objects", "Long-lived objects kept out "
-                                "of the cycle collector's way (hub.heap)", value=heap.frozen)
+                                "of the cycle collector's way (hub.heap), counted at the first "
+                                "settle and at each hourly full collection", value=heap.frozen)
         yield GaugeMetricFamily("shouwang_heap_last_pause_seconds", "How long the last heap "
                                 "settle or hourly full collection held the hub up",
                                 value=heap.last_pause_s)
