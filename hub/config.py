@@ -100,6 +100,10 @@ class StoreConfig(_Spec):
     """sqlite: 1-minute roll-ups (min, max, mean, count) are kept this long (`180d`)."""
     hour_retention: float = 5 * 365 * 86_400.0
     """sqlite: 1-hour roll-ups are kept this long (`5y`; a year is 365 days)."""
+    idle_cpu: bool = True
+    """Store readings on idle CPU time only (Linux SCHED_IDLE), so that warnings never wait
+    for a core behind storage. Turn it off on a machine kept busy by other work for long
+    stretches: there storing could starve, and once its backlog is full, ingest waits."""
 
     @field_validator("raw_retention", "minute_retention", "hour_retention", mode="before")
     @classmethod

@@ -126,10 +126,10 @@ class Hub:
             token=token.get_secret_value() if token else None,
             spill_cap_bytes=store.spill_cap_mb * 2**20,
             retention=Retention(store.raw_retention, store.minute_retention,
-                                store.hour_retention))
+                                store.hour_retention), idle_cpu=store.idle_cpu)
         undo.push_async_callback(asyncio.to_thread, raw_store.close)
         self.store = TimedStore(raw_store, write_latency_histogram(self.metrics_registry))
-        self.writer = ReadingWriter(self.store, idle_cpu=True)
+        self.writer = ReadingWriter(self.store, idle_cpu=store.idle_cpu)
         self.writer.start()
         undo.push_async_callback(asyncio.to_thread, self.writer.stop)
         self.registry.restore(self.db.load_devices())

@@ -33,13 +33,15 @@ def open_reading_store(
     token: str | None = None,
     spill_cap_bytes: int = 1 << 30,
     retention: Retention | None = None,
+    idle_cpu: bool = True,
 ) -> ReadingStore:
     """The store the config names: `data_dir/readings.db`, or InfluxDB spilling to
-    `data_dir/influx-spill/` while the server is unreachable. Blocks (opens files)."""
+    `data_dir/influx-spill/` while the server is unreachable. Blocks (opens files).
+    `idle_cpu`: SQLite's writes run on idle CPU time only (hub.cpu)."""
     if kind == "sqlite":
         # In a process of its own: its write path would otherwise share the hub's GIL.
         return ProcessStore(partial(SqliteReadingStore, data_dir / "readings.db",
-                                    retention=retention or Retention()))
+                                    retention=retention or Retention()), idle_cpu=idle_cpu)
     if url is None or bucket is None:
         raise ValueError("an influxdb reading store needs url and bucket")
     from hub.store.influx import InfluxReadingStore  # influxdb-client loads only when used

@@ -47,9 +47,13 @@ class StoreProcessError(RuntimeError):
 class ProcessStore:
     """`ProcessStore(partial(SqliteReadingStore, path, ...))`: the factory runs in the child."""
 
-    def __init__(self, factory: Callable[[], ReadingStore], *, name: str = "readings") -> None:
+    def __init__(self, factory: Callable[[], ReadingStore], *, name: str = "readings",
+                 idle_cpu: bool = True) -> None:
+        """`idle_cpu`: the child writes on idle CPU time only (hub.cpu); reads keep
+        niceness 10 either way."""
         self._factory = factory
         self._name = name
+        self._idle_cpu = idle_cpu
         self._write_lock = threading.Lock()
         self._query_lock = threading.Lock()
         self._restart_lock = threading.Lock()
@@ -63,7 +67,8 @@ class ProcessStore:
         writes, child_writes = _CONTEXT.Pipe()
         queries, child_queries = _CONTEXT.Pipe()
         process = _CONTEXT.Process(target=_serve, name=f"shouwang-{self._name}-store",
-                                   args=(self._factory, child_writes, child_queries),
+                                   args=(self._factory, child_writes, child_queries,
+                                         self._idle_cpu),
                                    daemon=True)
         process.start()
         child_writes.close()
@@ -179,8 +184,8 @@ class ProcessStore:
 # ---------------------------------------------------------------------- the child
 
 
-def _serve(factory: Callable[[], ReadingStore], writes: Connection, queries: Connection
-           ) -> None:
+def _serve(factory: Callable[[], ReadingStore], writes: Connection, queries: Connection,
+           idle_cpu: bool) -> None:
     # Storing is bulk work with a deep queue in front; when cores are short, the hub's loop
     # (warnings) and the broker go first.
     os.nice(STORE_NICENESS)
@@ -192,9 +197,10 @@ def _serve(factory: Callable[[], ReadingStore], writes: Connection, queries: Con
     writes.send(("ready", None))
     threading.Thread(target=_answer_queries, args=(store, queries), daemon=True,
                      name="store-queries").start()
-    # Writes only: the query thread, started above, keeps niceness 10, so the dashboard's
-    # charts do not wait for an idle core.
-    run_on_idle_cpu()
+    if idle_cpu:
+        # Writes only: the query thread, started above, keeps niceness 10, so the
+        # dashboard's charts do not wait for an idle core.
+        run_on_idle_cpu()
     while True:
         try:
             op, readings = writes.recv()

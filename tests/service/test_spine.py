@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
-from hub.config import HubConfig
+from hub.config import HubConfig, load_config
 from hub.cpu import IDLE_CLASS
 from hub.store.process import ProcessStore
-from tests.conftest import Broker, publisher
+from tests.conftest import DATA, Broker, publisher
 from tests.service.conftest import eventually, running_hub
 
 SITE = "testsite"
@@ -245,14 +247,23 @@ async def test_history_aggregates_with_every(hub_config: HubConfig, broker: Brok
 
 
 @pytest.mark.skipif(not IDLE_CLASS, reason="SCHED_IDLE is Linux's")
-async def test_storing_runs_on_idle_cores_and_the_loop_does_not(hub_config: HubConfig) -> None:
-    """The loop must not wait behind the hub's own bulk work for a core (hub/cpu.py)."""
-    async with running_hub(hub_config) as (hub, _api):
+@pytest.mark.parametrize("idle_cpu", [True, False])
+async def test_storing_runs_on_idle_cores_unless_told_not_to(
+        tmp_path: Path, broker: Broker, idle_cpu: bool) -> None:
+    """The loop must not wait behind the hub's own bulk work for a core (hub/cpu.py); a
+    machine busy with other work can turn that off (`store.idle_cpu`)."""
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump({
+        "site": str(DATA / "site.yaml"),
+        "mqtt": {"host": broker.host, "port": broker.port, "client_id": "hub-under-test"},
+        "store": {"path": str(tmp_path / "data"), "idle_cpu": idle_cpu}}), encoding="utf-8")
+    expected = os.SCHED_IDLE if idle_cpu else os.SCHED_OTHER
+    async with running_hub(load_config(path)) as (hub, _api):
         writer = hub.writer._thread
         assert writer is not None
         assert writer.native_id is not None
-        assert os.sched_getscheduler(writer.native_id) == os.SCHED_IDLE
+        assert os.sched_getscheduler(writer.native_id) == expected
         store = hub.store.inner
         assert isinstance(store, ProcessStore)
-        assert os.sched_getscheduler(store.pid) == os.SCHED_IDLE
+        assert os.sched_getscheduler(store.pid) == expected
         assert os.sched_getscheduler(0) == os.SCHED_OTHER
