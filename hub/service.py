@@ -101,7 +101,7 @@ class Hub:
     async def start(self) -> None:
         """Open the stores, connect, start the tasks. A start that fails part way (a broker
         refusing the password) closes what it had opened: the store's process, the writer
-        thread and hub.db (whose lock would otherwise outlive the attempt)."""
+        thread, hub.db and the tasks, none of which would otherwise end with the attempt."""
         async with contextlib.AsyncExitStack() as undo:
             await self._start(undo)
             undo.pop_all()  # started: stop() takes everything down, in its own order

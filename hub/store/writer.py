@@ -31,7 +31,9 @@ class ReadingWriter:
         idle_cpu: bool = False,
     ) -> None:
         """`idle_cpu`: the thread runs only on cores nothing else wants (hub.cpu). The hub
-        sets it: the thread's pickling then never holds a core the loop is waiting for."""
+        sets it: the thread's pickling then never holds a core the loop is waiting for.
+        Should it hold the GIL when the loop wants it, the loop sleeps and so frees a core
+        for it: the wait stays bounded."""
         self._store = store
         self._idle_cpu = idle_cpu
         self._max_pending = max_pending
