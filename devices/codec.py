@@ -63,9 +63,10 @@ class FieldProblem:
     detail: str
 
 
-def _load_object(payload: bytes) -> dict[str, object]:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise DecodeError(Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+def json_object(payload: bytes, limit: int = MAX_PAYLOAD_BYTES) -> dict[str, object]:
+    """The payload as a JSON object (the canonical topics and the vendor adapters alike)."""
+    if len(payload) > limit:
+        raise DecodeError(Reason.OVERSIZE, f"{len(payload)} bytes > {limit}")
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -121,7 +122,7 @@ def decode_telemetry(
     device: DeviceInfo, payload: bytes, received: float
 ) -> tuple[Telemetry, list[FieldProblem]]:
     """Raises DecodeError when nothing usable is in the payload."""
-    data = _load_object(payload)
+    data = json_object(payload)
     raw_ts = data.pop("ts", None)
     if (type(raw_ts) is float or type(raw_ts) is int) and (
             EARLIEST_TS <= raw_ts <= received + MAX_CLOCK_SKEW_S):
@@ -174,7 +175,7 @@ def _field_problem(device: DeviceInfo, name: str, raw: object) -> FieldProblem:
 
 
 def decode_event(device: DeviceInfo, payload: bytes, received: float) -> DeviceEvent:
-    data = _load_object(payload)
+    data = json_object(payload)
     ts = parse_ts(data.get("ts"), received)
     kind = data.get("type")
     if not isinstance(kind, str):
@@ -193,7 +194,7 @@ def decode_availability(device_id: str, payload: bytes, received: float) -> Avai
     """Plain `online` / `offline`, or JSON `{"state": "online"}` (Zigbee2MQTT's newer form)."""
     text = payload.strip().lower()
     if text.startswith(b"{"):
-        data = _load_object(payload)
+        data = json_object(payload)
         state = data.get("state")
         text = state.lower().encode() if isinstance(state, str) else b""
     online = _STATES.get(text.decode("utf-8", "replace"))

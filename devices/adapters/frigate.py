@@ -39,14 +39,13 @@ from devices.adapters.wire import (
     Decoded,
     about_device,
     device_clock,
-    json_object,
     metric_value,
     show,
     skipped,
     state_word,
     unmapped,
 )
-from devices.codec import DecodeError, FieldProblem, Reason
+from devices.codec import DecodeError, FieldProblem, Reason, json_object
 from devices.messages import Availability, DeviceEvent, DeviceMessage, Telemetry
 from devices.site import DeviceInfo
 

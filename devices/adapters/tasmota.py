@@ -33,14 +33,13 @@ from devices.adapters.wire import (
     Decoded,
     about_device,
     device_clock,
-    json_object,
     metric_value,
     no_problems_or_raise,
     show,
     skipped,
     unmapped,
 )
-from devices.codec import DecodeError, FieldProblem, Reason, decode_availability
+from devices.codec import DecodeError, FieldProblem, Reason, decode_availability, json_object
 from devices.messages import Telemetry
 from devices.site import DeviceInfo
 

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import orjson
-
 from devices.catalog import MetricSpec, ValueType
-from devices.codec import MAX_PAYLOAD_BYTES, DecodeError, FieldProblem, Reason, parse_ts
+from devices.codec import DecodeError, FieldProblem, Reason, parse_ts
 from devices.messages import DeviceMessage
 
 
@@ -61,19 +59,6 @@ def about_device(device_id: str) -> Iterator[None]:
 def unmapped(what: str, hint: str) -> VendorDecodeError:
     return VendorDecodeError(Reason.UNMAPPED_VENDOR_DEVICE,
                              f"{what} is not mapped to a site device (give one `vendor: {hint}`)")
-
-
-def json_object(payload: bytes, limit: int = MAX_PAYLOAD_BYTES) -> dict[str, object]:
-    if len(payload) > limit:
-        raise DecodeError(Reason.OVERSIZE, f"{len(payload)} bytes > {limit}")
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(Reason.MALFORMED_JSON, str(exc)) from None
-    if not isinstance(data, dict):
-        raise DecodeError(Reason.NOT_AN_OBJECT,
-                          f"expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def state_word(payload: bytes) -> str:

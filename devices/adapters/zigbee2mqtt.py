@@ -36,14 +36,13 @@ import orjson
 from devices.adapters.wire import (
     Decoded,
     about_device,
-    json_object,
     metric_value,
     no_problems_or_raise,
     show,
     skipped,
     unmapped,
 )
-from devices.codec import DecodeError, FieldProblem, Reason, decode_availability
+from devices.codec import DecodeError, FieldProblem, Reason, decode_availability, json_object
 from devices.messages import DeviceEvent, DeviceMessage, Telemetry
 from devices.site import DeviceInfo
 
