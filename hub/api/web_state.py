@@ -7,20 +7,16 @@ so an app can be made before its hub has started.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import deque
 from pathlib import Path
 
 from hub.api.livefeed import LiveFeed
 from hub.api.vitals import DeviceVitals
-from hub.auth.secrets import PasswordError
 from hub.auth.settings import AuthSettings
-from hub.auth.store import AuthStore
+from hub.auth.store import AuthStore, seed_first_admin
 from hub.care import CareLog
 from hub.service import Hub
-
-logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 300.0
@@ -96,13 +92,7 @@ class WebState:
 def open_auth_store(path: Path, settings: AuthSettings) -> AuthStore:
     """The store, with a first admin from SHOUWANG_ADMIN_PASSWORD when it has no users."""
     store = AuthStore(path, clock=time.time)
-    password = settings.admin_password
-    if password is not None:
-        try:
-            store.ensure_admin(settings.admin_user, password.get_secret_value())
-        except PasswordError as exc:
-            logger.error("SHOUWANG_ADMIN_PASSWORD not used: %s", exc)
-    elif not store.has_users():
-        logger.warning("no users yet: nobody can log in. Set SHOUWANG_ADMIN_PASSWORD or run "
-                       "`shouwang user add NAME --role admin --config hub.yaml`")
+    seed_first_admin(store, settings, without_users=(
+        "Set SHOUWANG_ADMIN_PASSWORD or run "
+        "`shouwang user add NAME --role admin --config hub.yaml`"))
     return store

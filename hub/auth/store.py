@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hub.auth.roles import Principal, Role
 from hub.auth.secrets import (
+    PasswordError,
     digest,
     hash_password,
     needs_rehash,
@@ -23,6 +24,7 @@ from hub.auth.secrets import (
     new_token_secret,
     verify_password,
 )
+from hub.auth.settings import AuthSettings
 
 logger = logging.getLogger(__name__)
 
@@ -362,3 +364,16 @@ class AuthStore:
             rows = self._db.execute(query + " ORDER BY ts DESC, rowid DESC LIMIT ?",
                                     (*params, limit)).fetchall()
         return [AuditEntry(*r) for r in rows]
+
+
+def seed_first_admin(store: AuthStore, settings: AuthSettings, *, without_users: str) -> None:
+    """The first admin from SHOUWANG_ADMIN_PASSWORD (a weak one is refused, loudly). With no
+    password and no user yet, a warning ends with `without_users`: what to do, here."""
+    password = settings.admin_password
+    if password is not None:
+        try:
+            store.ensure_admin(settings.admin_user, password.get_secret_value())
+        except PasswordError as exc:
+            logger.error("SHOUWANG_ADMIN_PASSWORD not used: %s", exc)
+    elif not store.has_users():
+        logger.warning("no users yet: nobody can log in. %s", without_users)

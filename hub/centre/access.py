@@ -15,7 +15,6 @@ that role, and a principal holding it anyway is refused everything.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Annotated
@@ -25,11 +24,8 @@ from fastapi import Depends, HTTPException
 from hub.api.deps import PrincipalDep, refuse
 from hub.api.web_state import LoginThrottle
 from hub.auth.roles import Principal, Role
-from hub.auth.secrets import PasswordError
 from hub.auth.settings import AuthSettings
-from hub.auth.store import ApiToken, AuthError, AuthStore, User
-
-logger = logging.getLogger(__name__)
+from hub.auth.store import ApiToken, AuthError, AuthStore, User, seed_first_admin
 
 CENTRE_ROLES = (Role.ADMIN, Role.DUTY_OFFICER, Role.VIEWER)
 ACTING_ROLES = (Role.ADMIN, Role.DUTY_OFFICER)
@@ -95,15 +91,8 @@ def open_centre_auth(path: Path, settings: AuthSettings) -> AuthStore:
     """As `hub.api.web_state.open_auth_store` (the first admin from SHOUWANG_ADMIN_PASSWORD),
     on the centre's store: that one builds a plain `AuthStore`."""
     store = CentreAuthStore(path, clock=time.time)
-    password = settings.admin_password
-    if password is not None:
-        try:
-            store.ensure_admin(settings.admin_user, password.get_secret_value())
-        except PasswordError as exc:
-            logger.error("SHOUWANG_ADMIN_PASSWORD not used: %s", exc)
-    elif not store.has_users():
-        logger.warning("no users yet: nobody can log in at the centre. Set "
-                       "SHOUWANG_ADMIN_PASSWORD and restart")
+    seed_first_admin(store, settings,
+                     without_users="At the centre: set SHOUWANG_ADMIN_PASSWORD and restart")
     return store
 
 

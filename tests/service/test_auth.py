@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pydantic import SecretStr
 from hub.api.deps import SESSION_COOKIE
 from hub.api.web_state import open_auth_store
 from hub.auth.settings import AuthSettings
+from hub.centre.access import open_centre_auth
 from hub.config import HubConfig
 from tests.conftest import Broker, publisher
 from tests.service.conftest import PASSWORD, HubClient, eventually, running_hub
@@ -480,6 +482,18 @@ def test_the_first_admin_comes_from_the_environment(tmp_path: Path) -> None:
     weak = open_auth_store(tmp_path / "other.db", AuthSettings(admin_password=SecretStr("x")))
     assert weak.users() == []
     weak.close()
+
+
+def test_a_hub_and_a_centre_without_users_say_how_to_add_one(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="hub.auth.store"):
+        open_auth_store(tmp_path / "hub.db", AuthSettings(admin_password=None)).close()
+        open_centre_auth(tmp_path / "centre.db", AuthSettings(admin_password=None)).close()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2
+    assert "nobody can log in" in warnings[0]
+    assert "shouwang user add NAME --role admin" in warnings[0]
+    assert "At the centre: set SHOUWANG_ADMIN_PASSWORD" in warnings[1]
 
 
 def test_the_user_command(tmp_path: Path) -> None:
