@@ -7,6 +7,7 @@ The pages are static shells: they log in and fetch everything from the API."""
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +21,7 @@ _STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; cha
 _ECHARTS = Path("echarts") / "dist" / "echarts.min.js"
 # The pages change with the hub; ask browsers to check (cheap: they are small) each load.
 _NO_STALE = {"Cache-Control": "no-cache"}
+_INCLUDE = re.compile(r"^<!-- include ([a-z]+\.html) -->\n", re.MULTILINE)
 
 
 def node_modules() -> Path:
@@ -31,7 +33,10 @@ def node_modules() -> Path:
 
 
 def _page(name: str) -> HTMLResponse:
-    return HTMLResponse(_WEB.joinpath(name).read_text(encoding="utf-8"), headers=_NO_STALE)
+    """A page, with its `<!-- include x.html -->` lines replaced by the shared fragments."""
+    text = _INCLUDE.sub(lambda m: _WEB.joinpath(m[1]).read_text(encoding="utf-8"),
+                        _WEB.joinpath(name).read_text(encoding="utf-8"))
+    return HTMLResponse(text, headers=_NO_STALE)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
