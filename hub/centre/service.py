@@ -40,10 +40,11 @@ from devices.topics import (
 from hub.alerts import AlertError
 from hub.bridge import bridge_state_topic, site_of_connection
 from hub.cap import CapReference, cap_time
+from hub.capsign import CapSigner
 from hub.centre.actions import CentreAction
 from hub.centre.board import Alert, CentreBoard, CentreDB, Change
 from hub.centre.config import CentreConfig
-from hub.centre.warn import CentreSender, WarningRequest, render_warning, sign_cap
+from hub.centre.warn import CentreSender, WarningRequest, render_warning
 from hub.clock import Clock, SystemClock
 from hub.mqtt import MqttLink, MqttOptions, RawMessage
 
@@ -328,9 +329,10 @@ class Centre:
         if sign is None:
             return document
         passphrase = os.environ.get(sign.passphrase_env) if sign.passphrase_env else None
-        return sign_cap(document, self.config.path(sign.key_file).read_bytes(),
-                        self.config.path(sign.cert_file).read_bytes(),
-                        passphrase.encode() if passphrase else None)
+        signer = CapSigner.from_files(self.config.path(sign.key_file),
+                                      self.config.path(sign.cert_file),
+                                      passphrase.encode() if passphrase else None)
+        return signer.sign(document)
 
     def _publish_warning(self, request: WarningRequest, document: bytes) -> list[str]:
         topics = [cap_in_topic(s) for s in request.sites] if request.sites else [CAP_ALL_TOPIC]

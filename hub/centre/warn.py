@@ -161,25 +161,3 @@ def _area(info: ET.Element, request: WarningRequest) -> None:
         code = _add(area, "geocode")
         _add(code, "valueName", SITE_GEOCODE)
         _add(code, "value", site)
-
-
-def sign_cap(document: bytes, key_pem: bytes, cert_pem: bytes,
-             passphrase: bytes | None = None) -> bytes:
-    """The document with an enveloped XML signature as the alert's last child."""
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    from lxml import etree
-    from signxml.signer import XMLSigner
-
-    key = load_pem_private_key(key_pem, passphrase)
-    if isinstance(key, rsa.RSAPrivateKey):
-        algorithm = "rsa-sha256"
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        algorithm = "ecdsa-sha256"
-    else:
-        raise ValueError("cap.sign: the key must be RSA or EC")
-    root = etree.fromstring(document, etree.XMLParser(resolve_entities=False, no_network=True))
-    signed = XMLSigner(signature_algorithm=algorithm).sign(root, key=key,
-                                                           cert=cert_pem.decode("ascii"))
-    out: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
-    return out

@@ -18,7 +18,8 @@ from hub.capin import (
     parse_polygon,
     polygon_reaches,
 )
-from hub.centre.warn import CentreSender, WarningRequest, render_warning, sign_cap
+from hub.capsign import CapSigner
+from hub.centre.warn import CentreSender, WarningRequest, render_warning
 from hub.config import CapIngestConfig
 from tests.federation.capdocs import (
     NORTH,
@@ -191,12 +192,12 @@ def test_signatures(tmp_path: Path) -> None:
     strict = ingest(require_signature=True, trusted_certs=[str(cert)])
     assert rejected(strict, cap_xml()).reason is Reason.UNSIGNED
 
-    signed = sign_cap(cap_xml(), centre.key_pem, centre.cert_pem)
+    signed = CapSigner(centre.key_pem, centre.cert_pem).sign(cap_xml())
     doc = strict.check(signed, time.time())
     assert doc.signed
     assert doc.infos[0].event == "暴雨红色预警"
 
-    forged = sign_cap(cap_xml(), intruder.key_pem, intruder.cert_pem)
+    forged = CapSigner(intruder.key_pem, intruder.cert_pem).sign(cap_xml())
     assert rejected(strict, forged).reason is Reason.BAD_SIGNATURE
     tampered = signed.replace("暴雨红色预警".encode(), "暴雨蓝色预警".encode())
     assert rejected(strict, tampered).reason is Reason.BAD_SIGNATURE
@@ -214,7 +215,7 @@ def test_signatures(tmp_path: Path) -> None:
 def test_rsa_signatures_too(tmp_path: Path) -> None:
     centre = make_signer("centre", kind="rsa")
     _, cert = centre.write(tmp_path, "centre")
-    signed = sign_cap(cap_xml(), centre.key_pem, centre.cert_pem)
+    signed = CapSigner(centre.key_pem, centre.cert_pem).sign(cap_xml())
     strict = ingest(require_signature=True, trusted_certs=[str(cert)])
     assert strict.check(signed, time.time()).signed
 
