@@ -5,6 +5,8 @@ Canonical device topics (ARCHITECTURE.md):
 Hub output:
     shouwang/<site>/alerts/<category>/<alert_id>   alert transitions (QoS 1)
     shouwang/<site>/command/...                    messages to responders and speakers
+Gateways (the simulators' today; the hub does not read it yet):
+    shouwang/<site>/gateway/<gateway>/status       online / offline, retained (its will)
 """
 
 from __future__ import annotations
@@ -88,3 +90,8 @@ CAP_ALL_TOPIC = f"{ROOT}/cap/all"
 def warnings_topic(site: str) -> str:
     """Hub → out, retained: external warnings in force for this community."""
     return f"{ROOT}/{site}/warnings"
+
+
+def gateway_status_topic(site: str, gateway: str) -> str:
+    """Retained online/offline of a gateway, its will when the connection drops."""
+    return f"{ROOT}/{site}/gateway/{gateway}/status"

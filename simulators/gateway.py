@@ -50,7 +50,7 @@ from devices.adapters.topics import (
     z2m_availability_topic,
 )
 from devices.site import DeviceInfo, Site, VendorFormat
-from devices.topics import ROOT, Channel, device_topic, parse_device_topic
+from devices.topics import Channel, device_topic, gateway_status_topic, parse_device_topic
 from simulators.rawmqtt import (
     DISCONNECT,
     PINGREQ,
@@ -71,11 +71,6 @@ DeviceWills = Literal["ip", "all", "none"]
 Z2M_BRIDGE_STATE = f"{Z2M_BASE}/bridge/state"
 FRIGATE_GATEWAY = "frigate"
 Z2M_GATEWAY = "zigbee2mqtt"
-
-
-def gateway_status_topic(site: str, gateway: str) -> str:
-    """Retained online/offline of a simulated gateway (its will). Not read by the hub."""
-    return f"{ROOT}/{site}/gateway/{gateway}/status"
 
 
 def availability(site: Site, device: DeviceInfo, online: bool) -> list[tuple[str, bytes]]:
