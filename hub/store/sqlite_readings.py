@@ -35,16 +35,32 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from itertools import pairwise
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 
 from hub.store.base import ReadingTuple
+from hub.store.levels import (
+    FAR_MS,
+    HOUR,
+    LEVEL_MS,
+    MINUTE,
+    MINUTE_BUCKET,
+    RAW,
+    Buckets,
+    Float64s,
+    HourColumns,
+    Int64s,
+    MinuteRow,
+    Piece,
+    buckets_of_hours,
+    plan_aggregate,
+    rollups,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +97,7 @@ CREATE TABLE IF NOT EXISTS rollup_1m (  -- the minute buckets of one sealed chun
     end_ms INTEGER NOT NULL,         -- last bucket's start
     points INTEGER NOT NULL,
     buckets INTEGER NOT NULL,
-    data BLOB NOT NULL,              -- _MINUTE_BUCKET records, ascending by start
+    data BLOB NOT NULL,              -- MINUTE_BUCKET records, ascending by start
     PRIMARY KEY (series_id, start_ms, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollup_1h (
@@ -141,13 +157,8 @@ _UPSERT_HOUR = (
     " max_value = MAX(max_value, excluded.max_value),"
     " sum_value = sum_value + excluded.sum_value, n = n + excluded.n"
 )
-_MINUTE_BUCKET = np.dtype(
-    [("start", "<i8"), ("low", "<f8"), ("high", "<f8"), ("total", "<f8"), ("count", "<i4")]
-)
 
 _ChunkRow = tuple[int, int, int, int, int, bytes, bytes]
-_MinuteRow = tuple[int, int, int, int, int, int, bytes]
-_HourColumns = tuple[list[int], list[int], list[float], list[float], list[float], list[int]]
 _TRIM_MIN_ROWS = 10_000
 _ROWS_PER_INSERT = 100
 _OVERDUE_CHUNKS = 4
@@ -155,14 +166,7 @@ _OVERDUE_CHUNKS = 4
 _BACKFILL_CHUNKS = 2_000
 _PRUNE_SERIES_PER_TRANSACTION = 1_000
 _SERIES_KEY, _TS, _VALUE = itemgetter(0, 1), itemgetter(2), itemgetter(3)
-Int64s = npt.NDArray[np.int64]
-Float64s = npt.NDArray[np.float64]
-
-RAW, MINUTE, HOUR = 0, 1, 2
-"""Levels of detail: raw points (sealed chunks and open buffers), 1-minute and 1-hour buckets."""
-LEVEL_MS = (1, 60_000, 3_600_000)
 _DAY_S = 86_400.0
-_FAR_MS = 1 << 62  # stands in for minus / plus infinity on the ms axis
 _MAX_TS_S = 9e15  # epoch ms must fit in int64
 
 
@@ -190,148 +194,6 @@ class Pruned:
     readings: int  # raw readings in those chunks
     minute_buckets: int
     hour_buckets: int
-
-
-# ------------------------------------------------------------------ which level answers what
-
-
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """Part of an aggregate query answered from one level: [lo_ms, hi_ms) on the time axis.
-
-    A roll-up piece whose ends are not on its bucket grid (only at the ends of a range whose
-    finer levels were pruned) takes the whole buckets it overlaps.
-    """
-
-    level: int
-    lo_ms: int
-    hi_ms: int
-
-    @property
-    def domain(self) -> tuple[int, int]:
-        """[lo, hi) of the points this piece counts: its range widened to whole buckets."""
-        width = LEVEL_MS[self.level]
-        return self.lo_ms - self.lo_ms % width, -(-self.hi_ms // width) * width
-
-
-def plan_aggregate(lo_ms: int, hi_ms: int, every_ms: int, horizons: Sequence[int]) -> list[Piece]:
-    """Split [lo_ms, hi_ms) into pieces, each answered from the coarsest level that fits.
-
-    A level fits a window of `every_ms` when its bucket divides it, so buckets re-bucket exactly
-    into epoch-aligned windows. The range is cut where whole buckets of that level begin and end;
-    the rest, at each end, goes to finer levels, down to raw points. `horizons` (raw, minute)
-    say where pruning left a level incomplete: before the raw horizon only roll-ups answer,
-    before the minute horizon only hourly ones. Both horizons are hour-aligned.
-    """
-    preferred = next(level for level in (HOUR, MINUTE, RAW) if every_ms % LEVEL_MS[level] == 0)
-    raw_horizon = horizons[RAW]
-    minute_horizon = min(horizons[MINUTE], raw_horizon)
-    zones = ((HOUR, -_FAR_MS, minute_horizon), (MINUTE, minute_horizon, raw_horizon),
-             (RAW, raw_horizon, _FAR_MS))
-    pieces: list[Piece] = []
-    for finest, zone_lo, zone_hi in zones:
-        lo, hi = max(lo_ms, zone_lo), min(hi_ms, zone_hi)
-        if lo < hi:
-            pieces += _cover(lo, hi, max(preferred, finest), finest)
-    return pieces
-
-
-def _cover(lo: int, hi: int, level: int, finest: int) -> list[Piece]:
-    if level == finest:
-        return [Piece(level, lo, hi)]
-    width = LEVEL_MS[level]
-    first, last = -(-lo // width) * width, hi // width * width
-    if first >= last:
-        return _cover(lo, hi, level - 1, finest)
-    head = _cover(lo, first, level - 1, finest) if lo < first else []
-    tail = _cover(last, hi, level - 1, finest) if last < hi else []
-    return [*head, Piece(level, first, last), *tail]
-
-
-# ------------------------------------------------------------------ buckets, in numpy
-
-
-@dataclass(frozen=True, slots=True)
-class _Buckets:
-    """Aggregates (min, max, sum, count) keyed by (group, bucket start in ms), column-wise."""
-
-    group: Int64s  # a series, or a chunk: buckets merge only within their group
-    start: Int64s
-    low: Float64s
-    high: Float64s
-    total: Float64s
-    count: Int64s
-
-    @classmethod
-    def of_points(cls, group: Int64s, ts: Int64s, vals: Float64s) -> _Buckets:
-        return cls(group, ts, vals, vals, vals, np.ones(len(ts), np.int64))
-
-    @classmethod
-    def of_minutes(cls, records: npt.NDArray[np.void]) -> _Buckets:
-        return cls(np.zeros(len(records), np.int64), records["start"], records["low"],
-                   records["high"], records["total"], records["count"].astype(np.int64))
-
-    @classmethod
-    def concat(cls, parts: list[_Buckets]) -> _Buckets:
-        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
-
-    def merged(self, width_ms: int, *, grouped: bool = False) -> _Buckets:
-        """Re-bucket to epoch-aligned buckets of width_ms, merging all with the same key.
-
-        `grouped`: equal keys are already adjacent (sorted by group, then start), skip sorting.
-        """
-        start = self.start - self.start % width_ms
-        group, low, high, total, count = self.group, self.low, self.high, self.total, self.count
-        if not grouped:
-            order = np.lexsort((start, group))
-            group, start, low, high = group[order], start[order], low[order], high[order]
-            total, count = total[order], count[order]
-        first = np.ones(len(start), bool)
-        first[1:] = (group[1:] != group[:-1]) | (start[1:] != start[:-1])
-        heads = np.flatnonzero(first)
-        if not len(heads):
-            return self
-        return _Buckets(group[heads], start[heads], np.minimum.reduceat(low, heads),
-                        np.maximum.reduceat(high, heads), np.add.reduceat(total, heads),
-                        np.add.reduceat(count, heads))
-
-
-def _rollups(
-    sealed: list[tuple[int, int, Int64s, Float64s]],
-) -> tuple[list[_MinuteRow], _HourColumns]:
-    """rollup_1m rows and rollup_1h upsert columns for chunks being sealed.
-
-    `sealed` holds (series, seq, ts, vals) per chunk, each sorted by ts, so equal minutes and
-    hours within a chunk are adjacent. An hour key may repeat (two chunks of a series in one
-    write): the upsert merges it.
-    """
-    sizes = [len(ts) for _, _, ts, _ in sealed]
-    chunk = np.repeat(np.arange(len(sealed)), sizes)
-    points = _Buckets.of_points(chunk, np.concatenate([ts for _, _, ts, _ in sealed]),
-                                np.concatenate([vals for _, _, _, vals in sealed]))
-    minutes = points.merged(LEVEL_MS[MINUTE], grouped=True)
-    records = np.empty(len(minutes.start), _MINUTE_BUCKET)
-    for name in ("start", "low", "high", "total", "count"):
-        records[name] = getattr(minutes, name)
-    packed, width = records.tobytes(), _MINUTE_BUCKET.itemsize
-    cuts = np.searchsorted(minutes.group, np.arange(len(sealed) + 1)).tolist()
-    starts = minutes.start.tolist()
-    rows = [(series_id, starts[first], seq, starts[last - 1], size, last - first,
-             packed[first * width:last * width])
-            for (series_id, seq, _, _), size, first, last
-            in zip(sealed, sizes, cuts, cuts[1:], strict=False)]
-    hours = minutes.merged(LEVEL_MS[HOUR], grouped=True)
-    series = np.array([series_id for series_id, _, _, _ in sealed], np.int64)[hours.group]
-    columns = (series.tolist(), hours.start.tolist(), hours.low.tolist(), hours.high.tolist(),
-               hours.total.tolist(), hours.count.tolist())
-    return rows, columns
-
-
-def _buckets_of_hours(rows: list[tuple[int, float, float, float, int]]) -> _Buckets:
-    """_Buckets of one series from rollup_1h rows (bucket_ms, min, max, sum, n)."""
-    table = np.array(rows, np.float64).reshape(-1, 5)  # ms timestamps are exact in float64
-    return _Buckets(np.zeros(len(table), np.int64), table[:, 0].astype(np.int64), table[:, 1],
-                    table[:, 2], table[:, 3], table[:, 4].astype(np.int64))
 
 
 # ------------------------------------------------------------------ the write path
@@ -376,8 +238,8 @@ class _WritePlan:
     """Every value is a finite number (JSON can carry them all)."""
     chunk_rows: list[_ChunkRow] = field(default_factory=list)
     sealed_chunks: list[tuple[int, int, Int64s, Float64s]] = field(default_factory=list)
-    minute_rows: list[_MinuteRow] = field(default_factory=list)
-    hour_columns: _HourColumns = ([], [], [], [], [], [])
+    minute_rows: list[MinuteRow] = field(default_factory=list)
+    hour_columns: HourColumns = ([], [], [], [], [], [])
     sealed: list[tuple[int, int, int, int]] = field(default_factory=list)  # see _UPDATE_SEALED
     grown: list[_OpenBuffer] = field(default_factory=list)
     grown_groups: list[int] = field(default_factory=list)  # the arrivals group of each
@@ -499,7 +361,7 @@ class SqliteReadingStore:
             db.execute("DELETE FROM rollup_1h")
             rows = db.execute("SELECT series_id, seq, ts, vals FROM chunks").fetchmany
             while batch := rows(_BACKFILL_CHUNKS):
-                minute_rows, hour_columns = _rollups(
+                minute_rows, hour_columns = rollups(
                     [(series_id, seq, np.frombuffer(ts, np.int64), np.frombuffer(vals))
                      for series_id, seq, ts, vals in batch])
                 _insert_rows(db, "INSERT INTO rollup_1m", minute_rows)
@@ -649,7 +511,7 @@ class SqliteReadingStore:
             budget -= 1
             self._plan_seal(plan, series_id, self._open[series_id], 0, 0, now, keep_tail=False)
         if plan.sealed_chunks:
-            plan.minute_rows, plan.hour_columns = _rollups(plan.sealed_chunks)
+            plan.minute_rows, plan.hour_columns = rollups(plan.sealed_chunks)
         return plan
 
     def _plan_seal(
@@ -775,7 +637,7 @@ class SqliteReadingStore:
         try:
             sealed_id, max_span = reader.execute(
                 "SELECT sealed_id, max_span_ms FROM series WHERE id = ?", (series_id,)).fetchone()
-            horizons = [-_FAR_MS] * len(LEVEL_MS)
+            horizons = [-FAR_MS] * len(LEVEL_MS)
             for level, before_ms in reader.execute("SELECT level, before_ms FROM horizons"):
                 horizons[level] = before_ms
             pieces = plan_aggregate(lo, hi, every_ms, horizons)
@@ -788,11 +650,11 @@ class SqliteReadingStore:
             for piece in pieces:
                 low, high = piece.domain
                 inside = (ts >= low) & (ts < high)
-                parts.append(_Buckets.of_points(np.zeros(int(inside.sum()), np.int64),
+                parts.append(Buckets.of_points(np.zeros(int(inside.sum()), np.int64),
                                                 ts[inside], vals[inside]))
         if not parts:
             return []
-        windows = _Buckets.concat(parts).merged(every_ms)
+        windows = Buckets.concat(parts).merged(every_ms)
         return list(zip((windows.start / 1000).tolist(), windows.low.tolist(),
                         windows.high.tolist(), (windows.total / windows.count).tolist(),
                         windows.count.tolist(), strict=True))
@@ -862,24 +724,24 @@ class SqliteReadingStore:
 
 
 def _read_piece(reader: sqlite3.Connection, series_id: int, max_span: int, piece: Piece
-                ) -> _Buckets:
+                ) -> Buckets:
     """The sealed points or roll-ups of one piece (open buffers are added by the caller)."""
     low, high = piece.domain
     if piece.level == HOUR:
-        return _buckets_of_hours(
+        return buckets_of_hours(
             reader.execute(_SELECT_HOURS, (series_id, low, high)).fetchall())
     if piece.level == MINUTE:
         # A row's buckets start at most max_span + 1 minute apart (see the chunks it came from).
         bounds = (series_id, low - max_span - LEVEL_MS[MINUTE], high - 1, low)
         blobs = [data for (data,) in reader.execute(_SELECT_MINUTES, bounds)]
-        records = np.frombuffer(b"".join(blobs), _MINUTE_BUCKET)
-        return _Buckets.of_minutes(
+        records = np.frombuffer(b"".join(blobs), MINUTE_BUCKET)
+        return Buckets.of_minutes(
             records[(records["start"] >= low) & (records["start"] < high)])
     parts = [_inside(ts, vals, low, high - 1) for _, _, ts, vals in
              reader.execute(_SELECT_CHUNKS, (series_id, low - max_span, high - 1, low))]
     ts = np.concatenate([part[0] for part in parts]) if parts else np.zeros(0, np.int64)
     vals = np.concatenate([part[1] for part in parts]) if parts else np.zeros(0)
-    return _Buckets.of_points(np.zeros(len(ts), np.int64), ts, vals)
+    return Buckets.of_points(np.zeros(len(ts), np.int64), ts, vals)
 
 
 def _prune_series(db: sqlite3.Connection, series_ids: list[int], cutoffs: list[int]

@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from hub.config import StoreConfig
 from hub.store import ReadingTuple, SqliteReadingStore
-from hub.store.sqlite_readings import HOUR, MINUTE, RAW, Piece, Retention, plan_aggregate
+from hub.store.levels import HOUR, MINUTE, RAW, Piece, plan_aggregate
+from hub.store.sqlite_readings import Retention
 
 OpenStore = Callable[..., SqliteReadingStore]
 Aggregate = tuple[float, float, float, float, int]
