@@ -200,3 +200,23 @@ async def test_an_idle_cpu_writer_writes_on_idle_cores_only(
     assert writer._thread.native_id is not None
     assert os.sched_getscheduler(writer._thread.native_id) == os.SCHED_IDLE
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's thread is left alone
+
+
+@pytest.mark.skipif(not IDLE_CLASS, reason="SCHED_IDLE is Linux's")
+async def test_a_sandbox_that_forbids_idle_cpu_does_not_stop_the_writer(
+    sqlite_store: SqliteReadingStore, writers: list[ReadingWriter],
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    def forbidden(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", forbidden)  # a seccomp profile, injected
+    writer = ReadingWriter(sqlite_store, idle_cpu=True)
+    writers.append(writer)
+    with caplog.at_level(logging.WARNING, logger="hub.cpu"):
+        writer.start()
+        await writer.submit(readings("d", 0, 10))
+        await asyncio.wait_for(writer.flush(), timeout=5)
+
+    assert sqlite_store.count() == 10
+    assert "cannot run storage on idle CPU only" in caplog.text
