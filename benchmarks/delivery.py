@@ -30,13 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.mqttload import (
-    free_port,
-    mosquitto,
-    publish_packet,
-    start_paced_publisher,
-    wait_for_hub,
-)
+from benchmarks.mqttload import free_port, mosquitto, start_paced_publisher, wait_for_hub
+from devices.mqttpackets import publish_packet
 from devices.site import load_site
 from devices.topics import Channel, device_topic
 from simulators.signals import normal_values

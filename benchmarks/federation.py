@@ -46,7 +46,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.mqttload import connect_packet, free_port, publish_packet
+from benchmarks.mqttload import connect_packet, free_port
+from devices.mqttpackets import publish_packet
 from hub.bridge import bridge_config
 from hub.config import CentreLinkConfig
 

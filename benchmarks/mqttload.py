@@ -27,8 +27,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices import mqttpackets as packets
 from devices.mqttpackets import publish_packet
 
-__all__ = ["publish_packet"]  # benchmarks build their pre-encoded streams with it
-
 
 def free_port() -> int:
     with socket.socket() as s:

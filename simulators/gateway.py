@@ -49,15 +49,10 @@ from devices.adapters.topics import (
     tasmota_lwt_topic,
     z2m_availability_topic,
 )
+from devices.mqttpackets import DISCONNECT, PINGREQ
 from devices.site import DeviceInfo, Site, VendorFormat
 from devices.topics import Channel, device_topic, gateway_status_topic, parse_device_topic
-from simulators.rawmqtt import (
-    DISCONNECT,
-    PINGREQ,
-    Will,
-    connect_packet,
-    open_session,
-)
+from simulators.rawmqtt import Will, connect_packet, open_session
 
 logger = logging.getLogger(__name__)
 

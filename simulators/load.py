@@ -26,11 +26,12 @@ from multiprocessing.synchronize import Event as MpEvent
 import numpy as np
 import orjson
 
+from devices.mqttpackets import publish_packet
 from devices.site import Site
 from devices.topics import Channel, device_topic
 from simulators.fleet import Fleet
 from simulators.gateway import availability
-from simulators.rawmqtt import connect_packet, open_session, publish_packet
+from simulators.rawmqtt import connect_packet, open_session
 from simulators.signals import normal_values
 
 TICK_S = 0.01

@@ -12,10 +12,7 @@ import socket
 from dataclasses import dataclass
 
 from devices import mqttpackets as packets
-from devices.mqttpackets import DISCONNECT, PINGREQ, publish_packet
 
-__all__ = ["DISCONNECT", "PINGREQ", "MqttRefusedError", "Will", "connect_packet",
-           "open_session", "publish_packet"]
 _CONNACK = 0x20
 
 
