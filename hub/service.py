@@ -39,6 +39,7 @@ from hub.store import open_reading_store
 from hub.store.process import ProcessStore
 from hub.store.sqlite_readings import Retention, SqliteReadingStore
 from hub.store.writer import ReadingWriter
+from hub.tasks import cancel_and_wait
 from hub.warnings import WarningBoard
 from rules.engine import RulesEngine
 
@@ -172,7 +173,7 @@ class Hub:
                        asyncio.create_task(self._tick(), name="tick")]
         if self.dispatcher is not None:
             self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatch"))
-        undo.push_async_callback(self._cancel_tasks)
+        undo.push_async_callback(cancel_and_wait, self._tasks)
         if self.federation is not None:
             await self.federation.start()
         self._started = True
@@ -189,7 +190,7 @@ class Hub:
         if self.federation is not None:
             await self.federation.stop()  # the last roll-ups go out while still connected
         await self.link.close()
-        await self._cancel_tasks()
+        await cancel_and_wait(self._tasks)
         # What paho already acknowledged to the broker is ours to keep: finish it.
         while self.link.inbox_depth:
             batch = _peel(await self.link.next_batch(), self._peel)
@@ -207,13 +208,6 @@ class Hub:
         logger.info("hub stopped")
 
     # ------------------------------------------------------------------ tasks
-
-    async def _cancel_tasks(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _ingest(self) -> None:
         link, pipeline, writer, clock = self.link, self.pipeline, self.writer, self.clock

@@ -15,7 +15,6 @@ signature) in a worker thread so ingest never waits for them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -34,6 +33,7 @@ from hub.config import FederationConfig, HubConfig
 from hub.mqtt import RawMessage
 from hub.rollup import RollupBook, RollupPublisher
 from hub.statedb import StateDB
+from hub.tasks import cancel_and_wait
 from hub.warnings import Publish, WarningBoard, WarningStore, relay_targets
 
 logger = logging.getLogger(__name__)
@@ -87,11 +87,7 @@ class CommunityLink:
 
     async def stop(self) -> None:
         """Stop the tasks and send the last roll-ups (while the MQTT link is still up)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self._publisher is not None:
             self._publisher.close()

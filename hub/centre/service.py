@@ -18,7 +18,6 @@ goes to the listeners (the page's live feed) after it is committed to centre.db.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import uuid
@@ -47,6 +46,7 @@ from hub.centre.config import CentreConfig
 from hub.centre.warn import CentreSender, WarningRequest, render_warning
 from hub.clock import Clock, SystemClock
 from hub.mqtt import MqttLink, MqttOptions, RawMessage
+from hub.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +120,7 @@ class Centre:
             return
         self._started = False
         await self.link.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         while self.link.inbox_depth:  # acknowledged to the broker: ours to keep
             self._process(await self.link.next_batch())
         self.db.close()
