@@ -37,7 +37,7 @@ from hub.registry import DeviceRegistry
 from hub.statedb import StateDB
 from hub.store import open_reading_store
 from hub.store.process import ProcessStore
-from hub.store.sqlite_readings import Retention, SqliteReadingStore
+from hub.store.sqlite_readings import Retention
 from hub.store.writer import ReadingWriter
 from hub.tasks import cancel_and_wait
 from hub.warnings import WarningBoard
@@ -261,7 +261,7 @@ class Hub:
     async def _prune(self) -> None:
         """Retention: raw readings, then minute and hour roll-ups, past their age."""
         store = self.store.inner
-        if isinstance(store, SqliteReadingStore | ProcessStore):
+        if isinstance(store, ProcessStore):  # SQLite: open_reading_store runs it in a child
             pruned = await asyncio.to_thread(store.prune, self.clock.now())
             if pruned.readings or pruned.minute_buckets or pruned.hour_buckets:
                 logger.info("retention: pruned %d readings, %d minute and %d hour buckets",
