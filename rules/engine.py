@@ -380,10 +380,9 @@ class RulesEngine:
                     out.append(Raise(rule, self._subject(rule, device), now, device.id, c.metric,
                                      value, severity))
             return
-        if not (value >= c.level if c.above else value <= c.level):  # c.fires, inlined: hot
+        if not c.fires(value):
             watch.streak = 0
-            if watch.pending_since is not None:
-                self._unpend(rule, device, watch)
+            self._unpend(rule, device, watch)
             return
         watch.streak += 1
         if watch.streak < c.times:
