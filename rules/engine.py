@@ -363,10 +363,7 @@ class RulesEngine:
 
     def _threshold(self, rule: Rule, c: Threshold, device: DeviceInfo, value: float, now: float,
                    out: list[Decision]) -> None:
-        key = (rule.id, device.id)
-        watch = self._watches.get(key)
-        if watch is None:
-            watch = self._watches[key] = _Watch()
+        watch = self._watch(rule, device)
         watch.value = value
         if watch.firing:
             if c.clears(value):
