@@ -24,7 +24,8 @@ MINUTE_BUCKET = np.dtype(
 )
 """One minute's aggregate as packed in a rollup_1m row's blob."""
 MinuteRow = tuple[int, int, int, int, int, int, bytes]
-HourColumns = tuple[list[int], list[int], list[float], list[float], list[float], list[int]]
+HourRow = tuple[int, int, float, float, float, int]
+"""(series, bucket_ms, min, max, sum, n): one rollup_1h upsert."""
 
 
 # ------------------------------------------------------------------ which level answers what
@@ -133,8 +134,8 @@ class Buckets:
 
 def rollups(
     sealed: list[tuple[int, int, Int64s, Float64s]],
-) -> tuple[list[MinuteRow], HourColumns]:
-    """rollup_1m rows and rollup_1h upsert columns for chunks being sealed.
+) -> tuple[list[MinuteRow], list[HourRow]]:
+    """rollup_1m rows and rollup_1h upsert rows for chunks being sealed.
 
     `sealed` holds (series, seq, ts, vals) per chunk, each sorted by ts, so equal minutes and
     hours within a chunk are adjacent. An hour key may repeat (two chunks of a series in one
@@ -157,9 +158,10 @@ def rollups(
             in zip(sealed, sizes, cuts, cuts[1:], strict=False)]
     hours = minutes.merged(LEVEL_MS[HOUR], grouped=True)
     series = np.array([series_id for series_id, _, _, _ in sealed], np.int64)[hours.group]
-    columns = (series.tolist(), hours.start.tolist(), hours.low.tolist(), hours.high.tolist(),
-               hours.total.tolist(), hours.count.tolist())
-    return rows, columns
+    hour_rows = list(zip(series.tolist(), hours.start.tolist(), hours.low.tolist(),
+                         hours.high.tolist(), hours.total.tolist(), hours.count.tolist(),
+                         strict=True))
+    return rows, hour_rows
 
 
 def buckets_of_hours(rows: list[tuple[int, float, float, float, int]]) -> Buckets:

@@ -53,7 +53,7 @@ from hub.store.levels import (
     RAW,
     Buckets,
     Float64s,
-    HourColumns,
+    HourRow,
     Int64s,
     MinuteRow,
     Piece,
@@ -239,7 +239,7 @@ class _WritePlan:
     chunk_rows: list[_ChunkRow] = field(default_factory=list)
     sealed_chunks: list[tuple[int, int, Int64s, Float64s]] = field(default_factory=list)
     minute_rows: list[MinuteRow] = field(default_factory=list)
-    hour_columns: HourColumns = ([], [], [], [], [], [])
+    hour_rows: list[HourRow] = field(default_factory=list)
     sealed: list[tuple[int, int, int, int]] = field(default_factory=list)  # see _UPDATE_SEALED
     grown: list[_OpenBuffer] = field(default_factory=list)
     grown_groups: list[int] = field(default_factory=list)  # the arrivals group of each
@@ -249,9 +249,6 @@ class _WritePlan:
 
     def log_rows(self) -> Iterator[tuple[int, int, int, float]]:
         return zip(*self.log_columns, strict=True)
-
-    def hour_rows(self) -> Iterator[tuple[int, int, float, float, float, int]]:
-        return zip(*self.hour_columns, strict=True)
 
 
 def _to_ms(ts: float) -> int:
@@ -361,12 +358,11 @@ class SqliteReadingStore:
             db.execute("DELETE FROM rollup_1h")
             rows = db.execute("SELECT series_id, seq, ts, vals FROM chunks").fetchmany
             while batch := rows(_BACKFILL_CHUNKS):
-                minute_rows, hour_columns = rollups(
+                minute_rows, hour_rows = rollups(
                     [(series_id, seq, np.frombuffer(ts, np.int64), np.frombuffer(vals))
                      for series_id, seq, ts, vals in batch])
                 _insert_rows(db, "INSERT INTO rollup_1m", minute_rows)
-                _insert_rows(db, "INSERT INTO rollup_1h", list(zip(*hour_columns, strict=True)),
-                             _UPSERT_HOUR)
+                _insert_rows(db, "INSERT INTO rollup_1h", hour_rows, _UPSERT_HOUR)
                 chunks += len(batch)
             db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
             db.execute("COMMIT")
@@ -428,7 +424,7 @@ class SqliteReadingStore:
                 db.executemany("INSERT INTO log VALUES (?, ?, ?, ?)", plan.log_rows())
             _insert_rows(db, "INSERT INTO chunks", plan.chunk_rows)
             _insert_rows(db, "INSERT INTO rollup_1m", plan.minute_rows)
-            _insert_rows(db, "INSERT INTO rollup_1h", list(plan.hour_rows()), _UPSERT_HOUR)
+            _insert_rows(db, "INSERT INTO rollup_1h", plan.hour_rows, _UPSERT_HOUR)
             if plan.sealed:
                 db.execute(_UPDATE_SEALED, (orjson.dumps(plan.sealed),))
             db.execute("COMMIT")
@@ -511,7 +507,7 @@ class SqliteReadingStore:
             budget -= 1
             self._plan_seal(plan, series_id, self._open[series_id], 0, 0, now, keep_tail=False)
         if plan.sealed_chunks:
-            plan.minute_rows, plan.hour_columns = rollups(plan.sealed_chunks)
+            plan.minute_rows, plan.hour_rows = rollups(plan.sealed_chunks)
         return plan
 
     def _plan_seal(
